@@ -135,6 +135,19 @@ static void test_truncate_and_clear(void **state)
     fl_buf_free(b); /* double free of an emptied buffer is safe */
 }
 
+static void test_slices(void **state)
+{
+    (void)state;
+    fl_slice a = fl_slice_cstr("abc");
+    assert_int_equal(a.len, 3);
+    assert_true(fl_slice_eq(a, fl_slice_make("abcd", 3)));
+    assert_false(fl_slice_eq(a, fl_slice_make("abd", 3)));
+    assert_false(fl_slice_eq(a, fl_slice_make("ab", 2)));
+    fl_slice none = fl_slice_cstr(NULL);
+    assert_int_equal(none.len, 0);
+    assert_true(fl_slice_eq(none, fl_slice_make("", 0)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_zero_and_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_and_clear, setup, teardown),
+        cmocka_unit_test(test_slices),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -8,8 +8,8 @@
  * reader should decode every complete frame it has and then consume them in
  * one call rather than frame by frame.
  *
- * The big-endian load/store helpers below work on raw memory and are shared
- * by every codec in the client.
+ * The big-endian load/store helpers and fl_slice (a borrowed pointer+length)
+ * below are shared by every codec in the client.
  *
  * Ownership: the buffer owns `data`; fl_buf_free() releases it. A failed
  * append leaves the buffer unchanged.
@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,32 @@ typedef struct fl_buf {
     {                                                                                              \
         NULL, 0, 0                                                                                 \
     }
+
+/* A borrowed run of bytes: the memory belongs to someone else (for decoded
+ * frames, the input buffer) and must outlive the slice. */
+typedef struct fl_slice {
+    const uint8_t *ptr; /* may be NULL when len == 0 */
+    size_t len;
+} fl_slice;
+
+/* A slice over `n` bytes at `p`. */
+static inline fl_slice fl_slice_make(const void *p, size_t n)
+{
+    fl_slice s = {(const uint8_t *)p, n};
+    return s;
+}
+
+/* A slice over a NUL-terminated string (without the NUL). */
+static inline fl_slice fl_slice_cstr(const char *s)
+{
+    return fl_slice_make(s, s ? strlen(s) : 0);
+}
+
+/* Non-zero when both slices hold the same bytes. */
+static inline int fl_slice_eq(fl_slice a, fl_slice b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
 
 /* Make `b` an empty buffer that owns no memory. */
 void fl_buf_init(fl_buf *b);
