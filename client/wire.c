@@ -37,7 +37,7 @@ typedef struct field_desc {
     size_t offset; /* of the member in fl_frame */
 } field_desc;
 
-static const field_desc FIELDS[FL_FIELD_MAX_ + 1] = {
+static const field_desc FIELDS[FL_FIELD_LAST + 1] = {
 #define FIELD_DESC(name_, type, member, kind)                                                      \
     [type] = {#member, K_##kind, offsetof(fl_frame, member)},
     FL_WIRE_FIELD_MAP(FIELD_DESC)
@@ -79,7 +79,7 @@ static const cmd_desc *cmd_lookup(unsigned cmd)
 
 static const field_desc *field_lookup(unsigned type)
 {
-    if (type > FL_FIELD_MAX_ || FIELDS[type].kind == K_NONE)
+    if (type > FL_FIELD_LAST || FIELDS[type].kind == K_NONE)
         return NULL;
     return &FIELDS[type];
 }
@@ -468,7 +468,7 @@ static int validate(const fl_frame *f, size_t *size)
     if (need & ~f->present)
         return FL_E_MISSING_FIELD;
     size_t total = FL_WIRE_MIN_FRAME;
-    for (unsigned t = 1; t <= FL_FIELD_MAX_; t++) {
+    for (unsigned t = 1; t <= FL_FIELD_LAST; t++) {
         if (!(f->present & (1u << t)))
             continue;
         const field_desc *d = &FIELDS[t];
@@ -569,7 +569,7 @@ int fl_frame_encode(fl_buf *out, const fl_frame *f)
         return rc;
     uint8_t *start = out->data + out->len;
     uint8_t *p = put_header(start, total, f->command, f->flags);
-    for (unsigned t = 1; t <= FL_FIELD_MAX_; t++) {
+    for (unsigned t = 1; t <= FL_FIELD_LAST; t++) {
         if (f->present & (1u << t))
             p = put_field(p, f, t, &FIELDS[t]);
     }
@@ -700,7 +700,7 @@ int fl_frame_equal(const fl_frame *a, const fl_frame *b)
 {
     if (a->command != b->command || a->flags != b->flags || a->present != b->present)
         return 0;
-    for (unsigned t = 1; t <= FL_FIELD_MAX_; t++) {
+    for (unsigned t = 1; t <= FL_FIELD_LAST; t++) {
         if ((a->present & (1u << t)) && !field_equal(a, b, &FIELDS[t]))
             return 0;
     }

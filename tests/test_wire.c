@@ -159,7 +159,7 @@ static void test_samples_cover_every_field_and_command(void **state)
         cmds |= 1u << f.command;
     }
     uint32_t all_fields = 0;
-    for (int t = 1; t <= FL_FIELD_MAX_; t++)
+    for (int t = 1; t <= FL_FIELD_LAST; t++)
         all_fields |= 1u << t;
     assert_int_equal(fields, all_fields);
     assert_int_equal(cmds, 0xFEu); /* commands 1..7 */

@@ -133,7 +133,7 @@ typedef enum fl_wire_field {
 #define FL__FIELD_ENUM(name, type, member, kind) FL_FIELD_##name = (type),
     FL_WIRE_FIELD_MAP(FL__FIELD_ENUM)
 #undef FL__FIELD_ENUM
-        FL_FIELD_MAX_ = 17
+        FL_FIELD_LAST = 17
 } fl_wire_field;
 
 enum {
