@@ -511,6 +511,69 @@ static void test_power_loss_kept_write_uses_current_bytes(void **state)
     sim_disk_file_close(d, f);
 }
 
+/* Truncates in the kept prefix are replayed; a kept write later cut by a
+ * truncate persists only up to the current size (documented). */
+static void test_power_loss_replays_truncates(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t keep_ops;
+        uint64_t last_bytes;
+        const char *want;
+    } cases[] = {
+        {0, UINT64_MAX, "0123456789"}, {1, UINT64_MAX, "0123"},
+        {2, UINT64_MAX, "0123ab"},     {2, 1, "0123a"},
+        {3, UINT64_MAX, "0123ab"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sim_disk *d = sim_disk_new();
+        assert_non_null(d);
+        make_durable_file(d, "t", "0123456789");
+        fl_file *f = open_rw(d, "t");
+        assert_int_equal(sim_disk_file_truncate(d, f, 4), 0);
+        write_str(d, f, 4, "abcdef");
+        assert_int_equal(sim_disk_file_truncate(d, f, 6), 0);
+        expect_current(d, "t", "0123ab", 6);
+        assert_int_equal(sim_disk_power_loss_at(d, "t", cases[i].keep_ops, cases[i].last_bytes), 0);
+        expect_both(d, "t", cases[i].want);
+        assert_int_equal(sim_disk_total_bytes(d), strlen(cases[i].want));
+        sim_disk_file_close(d, f);
+        sim_disk_free(d);
+    }
+}
+
+static void test_zero_range_damages_durable_copy(void **state)
+{
+    sim_disk *d = *state;
+    make_durable_file(d, "z", "AAAAAAAA");
+    fl_file *f = open_rw(d, "z");
+    write_str(d, f, 2, "BBBB");
+    assert_int_equal(sim_disk_zero_range(d, "z", 3, 2), 0);
+    expect_current(d, "z", "AAB\0\0BAA", 8);
+    expect_durable(d, "z", "AAA\0\0AAA", 8);
+    sim_disk_power_loss_exact(d);
+    expect_both_bin(d, "z", "AAA\0\0AAA", 8);
+    sim_disk_file_close(d, f);
+}
+
+static void test_fresh_file_rename_and_nested_dir_sync(void **state)
+{
+    sim_disk *d = *state;
+    sim_disk_file_info info;
+    assert_int_equal(sim_disk_dir_create(d, "sub"), 0);
+    sim_disk_file_close(d, open_rw(d, "n"));
+    sim_disk_file_close(d, open_rw(d, "sub/x"));
+    assert_int_equal(sim_disk_file_rename(d, "n", "m"), 0);
+    assert_int_equal(sim_disk_stat(d, "n", &info), FL_E_NOENT); /* no trace left */
+    assert_int_equal(sim_disk_dir_sync(d, ""), 0);
+    assert_true(sim_disk_exists(d, "m", 1));
+    assert_false(sim_disk_exists(d, "sub/x", 1)); /* another directory */
+    sim_disk_power_loss_exact(d);
+    assert_true(sim_disk_exists(d, "m", 0));
+    assert_false(sim_disk_exists(d, "sub/x", 0));
+    assert_int_equal(sim_disk_file_count(d), 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* directory entries */
 
@@ -1124,6 +1187,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tear_random_keeps_whole_sectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_at_keeps_prefix_of_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_loss_kept_write_uses_current_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_power_loss_replays_truncates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_range_damages_durable_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_file_rename_and_nested_dir_sync, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_create_without_dir_sync_disappears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_with_dir_sync_survives, setup, teardown),
