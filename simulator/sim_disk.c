@@ -672,7 +672,7 @@ int sim_disk_file_read(sim_disk *d, fl_file *f, uint64_t off, void *buf, size_t 
         return rc;
     const sim_inode *ino = f->ino;
     size_t n = 0;
-    if (off < ino->len) {
+    if (off < ino->len && len > 0) {
         n = (size_t)min_u64(len, ino->len - off);
         memcpy(buf, ino->data + off, n);
     }
@@ -992,6 +992,8 @@ static void inode_power_loss(sim_disk *d, sim_inode *ino, size_t k, uint64_t las
     uint64_t pos = 0;
     for (size_t i = 0; i < k; i++) {
         uint64_t n = kept_write_len(cur_len, &ino->pend[i], i + 1 == k, last);
+        if (n == 0)
+            continue;
         memcpy(saved + pos, ino->data + ino->pend[i].off, (size_t)n);
         pos += n;
     }
@@ -1286,7 +1288,8 @@ int sim_disk_read_durable(const sim_disk *d, const char *path, uint8_t **out, si
     if (rc < 0 || *out == NULL)
         return rc;
     uint64_t have = min_u64(ino->len, ino->dur_len);
-    memcpy(*out, ino->data, (size_t)have);
+    if (have > 0)
+        memcpy(*out, ino->data, (size_t)have);
     memset(*out + have, 0, (size_t)(ino->dur_len - have));
     undo_apply(ino, *out, ino->dur_len);
     return 0;
