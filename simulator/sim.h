@@ -177,8 +177,13 @@ void sim_node_crash(sim_node *node);
 void sim_node_power_loss(sim_node *node);
 
 /* Bring a crashed node back (its new incarnation's runtime is
- * sim_node_runtime). No-op if alive. Recorded ("restart"). */
-void sim_node_restart(sim_node *node);
+ * sim_node_runtime). 0 (also if already alive) or FL_E_NOMEM (the node stays
+ * down). Recorded ("restart"). */
+int sim_node_restart(sim_node *node);
+
+/* Number of nodes and the i-th in creation order (NULL if out of range). */
+size_t sim_node_count(const sim_ctx *ctx);
+sim_node *sim_node_at(const sim_ctx *ctx, size_t i);
 
 /* --- listening --- */
 

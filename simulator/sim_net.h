@@ -133,4 +133,17 @@ size_t sim_net_conn_count(const sim_net *net);
 /* Bytes of data currently queued on links (for leak checks and stats). */
 uint64_t sim_net_queued_bytes(const sim_net *net);
 
+/* --- internal to the simulation core (sim.c <-> sim_net.c) ---
+ * The runtime seam's connection calls of a node forward here; `inc` is the
+ * calling runtime's incarnation (sim.c has already checked it is current). */
+sim_net *sim__net_new(sim_ctx *ctx);
+void sim__net_free(sim_net *net);
+int sim__net_connect(sim_net *net, sim_node *node, const char *uri, const fl_conn_callbacks *cbs,
+                     void *arg, fl_conn_id *out);
+int sim__net_send(sim_net *net, sim_node *node, fl_conn_id conn, const void *buf, size_t len);
+void sim__net_close(sim_net *net, sim_node *node, fl_conn_id conn);
+/* The node's process died: its ends go away silently, peers see
+ * closed(FL_E_DISCONNECTED) after latency, its listeners are removed. */
+void sim__net_node_down(sim_net *net, sim_node *node);
+
 #endif
