@@ -1,0 +1,157 @@
+/* A segmented, checksummed append-only log over the runtime file layer.
+ *
+ * The one piece of storage code shared by the broker's transaction log
+ * (simulator/journal.c) and the file-backed stores (client/pubstore_file.c,
+ * client/bmstore_file.c). It owns one directory of segment files named
+ * "<segment id as 16 hex digits>.seg", each in the record format of
+ * faultline/record.h (segment header with salt and predecessor info, records
+ * with masked CRC32C, gapless record numbers, a seal record when a segment is
+ * finished).
+ *
+ * Opening runs recovery: every segment is scanned in id order with the
+ * configured recovery mode; each good record is handed to the owner's
+ * callback so it can rebuild its in-memory index; damage is reported
+ * (fl_store_recovery), the damaged bytes are copied to
+ * "<segment>.quarantine", and a damaged tail is truncated and synced before
+ * any new append. A mode that refuses the damage makes open fail with
+ * FL_E_DAMAGED.
+ *
+ * Sync policy (who makes appends durable and when):
+ *   FL_SYNC_ALWAYS  each append is synced before fl_seglog_append returns;
+ *   FL_SYNC_BATCH   appends are synced together when the batch window (a
+ *                   runtime timer armed by the first unsynced append) fires,
+ *                   or at once when batch_count unsynced appends pile up;
+ *   FL_SYNC_NONE    never synced except by fl_seglog_sync, rotation and close
+ *                   (survives a process crash, not a power loss).
+ * After every successful sync the owner's on_durable callback (from the
+ * runtime loop, never inside an fl_seglog call except fl_seglog_sync itself
+ * — see its contract) learns the highest durable record number. Creating,
+ * rotating and deleting segments also syncs the directory. A failed sync
+ * poisons the log: every later call returns FL_E_SYNC_FAILED; close and
+ * reopen (recovery) is the only way on.
+ *
+ * Record numbers start at 1, are gapless and are never reused, even after
+ * every older segment has been deleted: the active (newest) segment is never
+ * deleted, and its header carries the predecessor's last record number.
+ */
+#ifndef FAULTLINE_SEGLOG_H
+#define FAULTLINE_SEGLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faultline/runtime.h"
+#include "faultline/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fl_seglog fl_seglog;
+
+typedef enum fl_sync_policy {
+    FL_SYNC_ALWAYS = 0,
+    FL_SYNC_BATCH = 1,
+    FL_SYNC_NONE = 2,
+} fl_sync_policy;
+
+/* "always" / "batch" / "none" <-> enum; parse returns FL_E_INVAL. */
+int fl_sync_policy_parse(const char *s, fl_sync_policy *out);
+const char *fl_sync_policy_name(fl_sync_policy p);
+
+/* A good record found by recovery or by a read. `payload` is borrowed for
+ * the duration of the call. Return non-zero to stop the iteration. */
+typedef int (*fl_seglog_record_fn)(void *arg, uint64_t recno, unsigned type,
+                                   const uint8_t *payload, size_t len);
+
+/* Everything up to and including `recno` is durable. */
+typedef void (*fl_seglog_durable_fn)(void *arg, uint64_t recno);
+
+#define FL_SEGLOG_OPTIONS_VERSION 1
+typedef struct fl_seglog_options {
+    int version;               /* FL_SEGLOG_OPTIONS_VERSION */
+    const fl_runtime *rt;      /* file layer, clock (segment age), PRNG (salts), timers */
+    const char *dir;           /* the log's directory (created if missing) */
+    unsigned kind;             /* segment kind, from record.h */
+    uint64_t segment_size;     /* rotate when a segment reaches this many bytes */
+    uint64_t segment_age_us;   /* ... or this age (0: no age limit) */
+    int recovery;              /* recovery mode, from record.h */
+    fl_sync_policy sync;
+    uint64_t batch_window_us;  /* FL_SYNC_BATCH: sync this long after the first unsynced append */
+    uint32_t batch_count;      /* FL_SYNC_BATCH: ... or once this many are unsynced (0: no limit) */
+    uint32_t max_record;       /* largest payload accepted and believed when scanning */
+    fl_seglog_durable_fn on_durable; /* may be NULL */
+    void *arg;                 /* for on_durable */
+} fl_seglog_options;
+
+#define FL_SEGLOG_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        FL_SEGLOG_OPTIONS_VERSION, NULL, NULL, 0, 64ull << 20, 3600000000ull, 0, FL_SYNC_BATCH,    \
+            1000, 0, 16u << 20, NULL, NULL                                                         \
+    }
+
+/* Open (or create) the log in opts->dir and recover it: on_record is called
+ * for every good record, oldest first (it may be NULL). `report` (may be
+ * NULL) receives what recovery dropped. On failure nothing stays allocated
+ * and err (may be NULL) holds the reason. */
+int fl_seglog_open(const fl_seglog_options *opts, fl_seglog_record_fn on_record, void *arg,
+                   fl_seglog **out, fl_store_recovery *report, char *err, size_t errcap);
+
+/* Close: sync per policy (always/batch: everything; none: nothing), free.
+ * NULL is a no-op. No callback runs after it returns. */
+void fl_seglog_close(fl_seglog *log);
+
+/* Append one record; *recno (may be NULL) receives its number. Rotates
+ * first when the active segment is full or old. Durability per policy.
+ * FL_E_INVAL for type 0 or a payload over max_record; FL_E_NOSPC / FL_E_IO
+ * from the file layer (the log is unchanged: a partial write is cut back). */
+int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_t len,
+                     uint64_t *recno);
+
+/* Make every append so far durable now; calls on_durable before returning
+ * when something new became durable. */
+int fl_seglog_sync(fl_seglog *log);
+
+/* Seal the active segment and start a new one. */
+int fl_seglog_rotate(fl_seglog *log);
+
+/* Number the next append will get, and the highest durable one. */
+uint64_t fl_seglog_next_recno(const fl_seglog *log);
+uint64_t fl_seglog_durable_recno(const fl_seglog *log);
+
+/* One segment as listed by fl_seglog_segments. */
+typedef struct fl_seglog_segment {
+    uint64_t id;
+    uint64_t first_recno;  /* first record number it may hold */
+    uint64_t last_recno;   /* last record it holds (first_recno - 1 if empty) */
+    uint64_t created_us;   /* runtime time when created (from its header) */
+    uint64_t bytes;
+    int active;            /* the segment appends go to */
+} fl_seglog_segment;
+
+typedef int (*fl_seglog_segment_fn)(void *arg, const fl_seglog_segment *seg);
+
+/* List the segments, oldest first. */
+int fl_seglog_segments(fl_seglog *log, fl_seglog_segment_fn fn, void *arg);
+
+/* Delete every segment whose records are all below `recno` (never the
+ * active one); the directory is synced. Used for retention and pruning. */
+int fl_seglog_delete_before(fl_seglog *log, uint64_t recno);
+
+/* Read records with number >= from_recno, in order, calling fn until it
+ * returns non-zero or the end is reached. Reads through the file layer in
+ * large chunks; it sees every appended record, synced or not. A record that
+ * no longer verifies (damaged after open) ends the read with FL_E_CORRUPT. */
+int fl_seglog_read(fl_seglog *log, uint64_t from_recno, fl_seglog_record_fn fn, void *arg);
+
+/* Last error detail ("" if none). Never NULL. */
+const char *fl_seglog_last_error(const fl_seglog *log);
+
+/* List the log's files (segments and quarantine files) in name order, as
+ * paths including opts->dir. */
+int fl_seglog_list_files(fl_seglog *log, fl_store_file_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
