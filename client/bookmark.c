@@ -208,7 +208,7 @@ static int parse_compact(const char *s, size_t len, size_t base, int64_t *out_us
 {
     tcur t = {s, len, 0, base, err};
     civil c = {0};
-    unsigned year;
+    unsigned year = 0;
     int rc;
     if ((rc = read_digits(&t, 4, "year", &year)) != 0 ||
         (rc = read_digits(&t, 2, "month", &c.month)) != 0 ||
@@ -251,7 +251,7 @@ static int read_utc_offset(tcur *t, int64_t *off_s)
         return fail(t->err, FL_E_BAD_TIMESTAMP, t->pos, "expected 'Z' or a UTC offset");
     t->pos++;
     size_t off_h = t->pos;
-    unsigned hh, mm;
+    unsigned hh = 0, mm = 0;
     int rc;
     if ((rc = read_digits(t, 2, "offset hour", &hh)) != 0 ||
         (rc = expect_char(t, ':', "':'")) != 0 || (rc = read_digits(t, 2, "offset minute", &mm)))
@@ -270,7 +270,7 @@ int fl_time_parse_rfc3339(const char *s, size_t len, int64_t *out_us, fl_bm_erro
         return fail(err, FL_E_BAD_TIMESTAMP, 0, "no input");
     tcur t = {s, len, 0, 0, err};
     civil c = {0};
-    unsigned year;
+    unsigned year = 0;
     int64_t off_s;
     int rc;
     if ((rc = read_digits(&t, 4, "year", &year)) != 0 || (rc = expect_char(&t, '-', "'-'")) ||
