@@ -114,7 +114,7 @@ static void test_tail_bounded(void **state)
 {
     sim_history *h = *state; /* 4 lines */
     for (int i = 0; i < 10; i++) {
-        char ev[8];
+        char ev[16];
         snprintf(ev, sizeof ev, "e%d", i);
         sim_history_add(h, (uint64_t)i, "n", "s", ev, NULL);
         assert_true(sim_history_tail_count(h) <= 4);
