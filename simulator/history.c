@@ -199,25 +199,28 @@ static void sb_put_json_string(strbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
+/* Append n bytes at *need, writing only what fits (keeping room for NUL). */
+static void put_bounded(char *out, size_t cap, size_t *need, const char *p, size_t n)
+{
+    if (out && *need + n < cap) {
+        memcpy(out + *need, p, n);
+        out[*need + n] = '\0';
+    }
+    *need += n;
+}
+
 size_t sim_json_escape(char *out, size_t cap, const char *s)
 {
     size_t need = 0;
-    char esc[7];
-    const char quote = '"';
     if (out && cap)
         out[0] = '\0';
-    for (int pass = 0; pass < 3; pass++) {
-        /* pass 0: opening quote, 1: body, 2: closing quote */
-        const unsigned char *q = (const unsigned char *)(pass == 1 ? (s ? s : "") : "\"");
-        for (; *q; q++) {
-            size_t n = pass == 1 ? escape_byte(*q, esc) : (esc[0] = quote, 1);
-            if (out && need + n < cap) {
-                memcpy(out + need, esc, n);
-                out[need + n] = '\0';
-            }
-            need += n;
-        }
+    put_bounded(out, cap, &need, "\"", 1);
+    for (const unsigned char *q = (const unsigned char *)(s ? s : ""); *q; q++) {
+        char esc[7];
+        size_t n = escape_byte(*q, esc);
+        put_bounded(out, cap, &need, esc, n);
     }
+    put_bounded(out, cap, &need, "\"", 1);
     return need;
 }
 

@@ -24,12 +24,18 @@
  *     the remaining observers). Fault triggers should rather sim_schedule()
  *     the fault with delay 0 to keep causality obvious.
  *
- * What the simulator records (see sim.h): node lifecycle (create, crash,
- * power_loss, restart), connection lifecycle (connect, accept, opened,
- * refused, close, closed), every send unit ({"conn","len"} as ev "tx"),
- * filter drops/duplicates, every fault and its heal, and everything the
- * client/broker trace through the runtime seam. Timer starts and fires are
- * not recorded (too noisy; their effects are).
+ * What the simulator records (node = the node concerned):
+ *   src "sim":   node_create, crash, power_loss, restart {"incarnation"}
+ *   src "net":   connect {"conn","to"[,"blackholed":true]}, accept {"conn",
+ *                "peer_conn","from"}, opened {"conn"}, close {"conn"} (a local
+ *                close() call), closed {"conn","reason":"OK"|"REFUSED"|...}
+ *                (the closed callback), tx {"conn","len"} (every send unit),
+ *                filter_drop / filter_dup {"conn","len"}
+ *   src "fault": stall, stall_heal, cut, partition, partition_heal, latency,
+ *                latency_heal, filter, reorder, clock_jump
+ *   and everything the client and broker trace through the runtime seam
+ *   (src and ev as given). Timer starts and fires, and data deliveries, are
+ *   not recorded (too noisy; the receivers trace what they make of them).
  */
 #ifndef SIM_HISTORY_H
 #define SIM_HISTORY_H

@@ -653,6 +653,99 @@ static void test_history_records_connection(void **state)
         assert_string_equal(sim_history_tail_line(h, n - 4 + i), want[i]);
 }
 
+static int close_in_accept(void *arg, fl_conn_id conn, const char *client_node,
+                           const fl_conn_callbacks **cbs, void **cbs_arg)
+{
+    peer *p = arg;
+    (void)client_node;
+    p->accepted++;
+    p->conn = conn;
+    assert_int_equal(p_send(p, "bye"), 0);
+    p_close(p);
+    *cbs = &peer_cbs;
+    *cbs_arg = p;
+    return 0;
+}
+
+/* The server sends and closes from inside accept: the client sees opened,
+ * the bytes, then closed(0). */
+static void test_server_close_inside_accept(void **state)
+{
+    fixture *f = *state;
+    sim_unlisten(f->bn, "b");
+    assert_int_equal(sim_listen(f->bn, "b", close_in_accept, &f->sv), 0);
+    p_connect(&f->cl, "b");
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(f->cl.opened, 1);
+    assert_int_equal(f->cl.nrx, 3);
+    assert_int_equal(f->cl.closed, 1);
+    assert_int_equal(f->cl.reason, 0);
+    assert_int_equal(sim_net_conn_count(f->net), 0);
+}
+
+static void test_link_config_errors(void **state)
+{
+    fixture *f = *state;
+    sim_link_params p = {1, 2, 3}, got;
+    assert_int_equal(sim_net_set_link(f->net, "x", "b", &p, &p), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_set_link(f->net, "c", "x", &p, &p), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_set_link(f->net, "c", NULL, &p, &p), FL_E_INVAL);
+    assert_int_equal(sim_net_get_link(f->net, "c", "b", SIM_DIR_TO_SERVER, &got), 0);
+    assert_int_equal(got.latency_us, 100); /* the default */
+    assert_int_equal(sim_net_get_link(f->net, "c", "b", (sim_dir)7, &got), FL_E_INVAL);
+    sim_link_params def = {42, 0, 0};
+    sim_net_set_default(f->net, &def);
+    sim_node *d;
+    sim_node_new(f->ctx, "d", &d);
+    assert_int_equal(sim_net_get_link(f->net, "c", "d", SIM_DIR_TO_CLIENT, &got), 0);
+    assert_int_equal(got.latency_us, 42);
+    assert_int_equal(sim_net_set_node_links(f->net, "c", &p), 0);
+    assert_int_equal(sim_net_get_link(f->net, "c", "d", SIM_DIR_TO_CLIENT, &got), 0);
+    assert_int_equal(got.bandwidth_bps, 3);
+    assert_int_equal(sim_net_get_link(f->net, "c", "b", SIM_DIR_TO_SERVER, &got), 0);
+    assert_int_equal(got.jitter_us, 2);
+    assert_int_equal(sim_net_set_node_links(f->net, "x", &p), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_stall(f->net, "x", 1), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_partition(f->net, "x", NULL, 0, 1), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_add_latency(f->net, "x", 1, 1, 1), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_reorder_next(f->net, "c", "x", SIM_DIR_TO_CLIENT), FL_E_NOT_FOUND);
+    assert_int_equal(sim_net_reorder_next(f->net, "c", "b", (sim_dir)3), FL_E_INVAL);
+}
+
+/* A cut's notice is pending for the server when the server node crashes:
+ * the dead server gets nothing, the client its one closed. */
+static void test_crash_with_pending_notice(void **state)
+{
+    fixture *f = *state;
+    open_conn(f);
+    sim_net_cut(f->net, "c");
+    sim_node_crash(f->bn);
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(f->sv.closed, 0);
+    assert_int_equal(f->cl.closed, 1);
+    assert_int_equal(f->cl.reason, FL_E_DISCONNECTED);
+    assert_int_equal(sim_net_conn_count(f->net), 0);
+}
+
+/* Two listeners on one node and a node connecting to itself. */
+static void test_connect_to_own_listener(void **state)
+{
+    fixture *f = *state;
+    peer self_srv = {.ctx = f->ctx, .node = f->cn};
+    assert_int_equal(sim_listen(f->cn, "c-admin", srv_accept, &self_srv), 0);
+    p_connect(&f->cl, "c-admin");
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(f->cl.opened, 1);
+    assert_int_equal(self_srv.accepted, 1);
+    p_send(&f->cl, "me");
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(self_srv.nrx, 2);
+    sim_node_crash(f->cn);
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(f->cl.closed + self_srv.closed, 0);
+    assert_int_equal(sim_net_conn_count(f->net), 0);
+}
+
 /* --- determinism: randomized workloads, 50 seeds, each run twice --- */
 
 typedef struct wl_app {
@@ -858,6 +951,10 @@ int main(void)
         T(test_no_callback_after_close),
         T(test_close_while_connecting),
         T(test_history_records_connection),
+        T(test_server_close_inside_accept),
+        T(test_link_config_errors),
+        T(test_crash_with_pending_notice),
+        T(test_connect_to_own_listener),
         cmocka_unit_test(test_determinism_seed_sweep),
     };
 #undef T
