@@ -643,8 +643,8 @@ static void test_history_records_connection(void **state)
     size_t n = sim_history_tail_count(h);
     const char *want[] = {
         "{\"t\":0,\"node\":\"c\",\"src\":\"net\",\"ev\":\"connect\",\"conn\":1,\"to\":\"b\"}",
-        "{\"t\":100,\"node\":\"b\",\"src\":\"net\",\"ev\":\"accept\",\"conn\":2,\"peer_conn\":1,"
-        "\"from\":\"c\"}",
+        ("{\"t\":100,\"node\":\"b\",\"src\":\"net\",\"ev\":\"accept\",\"conn\":2,\"peer_conn\":1,"
+         "\"from\":\"c\"}"),
         "{\"t\":200,\"node\":\"c\",\"src\":\"net\",\"ev\":\"opened\",\"conn\":1}",
         "{\"t\":200,\"node\":\"c\",\"src\":\"net\",\"ev\":\"tx\",\"conn\":1,\"len\":3}",
     };
