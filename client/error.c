@@ -8,8 +8,8 @@ const char *fl_strerror(int err)
     switch (err) {
     case 0:
         return "success";
-#define FL__ERR_MSG(name, value, msg)                                          \
-    case value:                                                                \
+#define FL__ERR_MSG(name, value, msg)                                                              \
+    case value:                                                                                    \
         return msg;
         FL_ERRNO_MAP(FL__ERR_MSG)
 #undef FL__ERR_MSG
@@ -23,8 +23,8 @@ const char *fl_err_name(int err)
     switch (err) {
     case 0:
         return "OK";
-#define FL__ERR_NAME(name, value, msg)                                         \
-    case value:                                                                \
+#define FL__ERR_NAME(name, value, msg)                                                             \
+    case value:                                                                                    \
         return #name;
         FL_ERRNO_MAP(FL__ERR_NAME)
 #undef FL__ERR_NAME

@@ -57,8 +57,8 @@ static void test_implementations_agree(void **state)
             assert_int_equal(a, fl_crc32c_sw(0, buf + off, len));
             assert_int_equal(a, fl_crc32c_bytewise(0, buf + off, len));
             size_t half = len / 3;
-            assert_int_equal(a, fl_crc32c(fl_crc32c(0, buf + off, half), buf + off + half,
-                                          len - half));
+            assert_int_equal(
+                a, fl_crc32c(fl_crc32c(0, buf + off, half), buf + off + half, len - half));
         }
     }
 }

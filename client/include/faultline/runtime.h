@@ -33,8 +33,8 @@ extern "C" {
 
 #define FL_RUNTIME_OPS_VERSION 1
 
-typedef uint64_t fl_timer_id; /* 0 is never a valid id */
-typedef uint64_t fl_conn_id;  /* 0 is never a valid id */
+typedef uint64_t fl_timer_id;   /* 0 is never a valid id */
+typedef uint64_t fl_conn_id;    /* 0 is never a valid id */
 typedef struct fl_file fl_file; /* opaque; owned by the runtime */
 
 typedef void (*fl_timer_fn)(void *arg);
@@ -69,7 +69,7 @@ enum {
 typedef int (*fl_dir_entry_fn)(void *arg, const char *name);
 
 typedef struct fl_runtime_ops {
-    int version; /* FL_RUNTIME_OPS_VERSION */
+    int version;      /* FL_RUNTIME_OPS_VERSION */
     const char *name; /* "sim", "libevent" */
 
     /* --- clock and randomness --- */
@@ -85,8 +85,7 @@ typedef struct fl_runtime_ops {
     /* Run fn(arg) once, `delay_us` from now (0: on the next loop turn, after
      * callbacks already due). Timers due at the same instant run in the order
      * they were started. *out receives the id. */
-    int (*timer_start)(void *self, uint64_t delay_us, fl_timer_fn fn, void *arg,
-                       fl_timer_id *out);
+    int (*timer_start)(void *self, uint64_t delay_us, fl_timer_fn fn, void *arg, fl_timer_id *out);
     /* Cancel a pending timer; after it returns fn will not run. Cancelling an
      * id that already fired or was cancelled is a no-op. */
     void (*timer_cancel)(void *self, fl_timer_id id);

@@ -61,27 +61,27 @@ const char *fl_sync_policy_name(fl_sync_policy p);
 
 /* A good record found by recovery or by a read. `payload` is borrowed for
  * the duration of the call. Return non-zero to stop the iteration. */
-typedef int (*fl_seglog_record_fn)(void *arg, uint64_t recno, unsigned type,
-                                   const uint8_t *payload, size_t len);
+typedef int (*fl_seglog_record_fn)(void *arg, uint64_t recno, unsigned type, const uint8_t *payload,
+                                   size_t len);
 
 /* Everything up to and including `recno` is durable. */
 typedef void (*fl_seglog_durable_fn)(void *arg, uint64_t recno);
 
 #define FL_SEGLOG_OPTIONS_VERSION 1
 typedef struct fl_seglog_options {
-    int version;               /* FL_SEGLOG_OPTIONS_VERSION */
-    const fl_runtime *rt;      /* file layer, clock (segment age), PRNG (salts), timers */
-    const char *dir;           /* the log's directory (created if missing) */
-    unsigned kind;             /* segment kind, from record.h */
-    uint64_t segment_size;     /* rotate when a segment reaches this many bytes */
-    uint64_t segment_age_us;   /* ... or this age (0: no age limit) */
-    int recovery;              /* recovery mode, from record.h */
+    int version;             /* FL_SEGLOG_OPTIONS_VERSION */
+    const fl_runtime *rt;    /* file layer, clock (segment age), PRNG (salts), timers */
+    const char *dir;         /* the log's directory (created if missing) */
+    unsigned kind;           /* segment kind, from record.h */
+    uint64_t segment_size;   /* rotate when a segment reaches this many bytes */
+    uint64_t segment_age_us; /* ... or this age (0: no age limit) */
+    int recovery;            /* recovery mode, from record.h */
     fl_sync_policy sync;
-    uint64_t batch_window_us;  /* FL_SYNC_BATCH: sync this long after the first unsynced append */
-    uint32_t batch_count;      /* FL_SYNC_BATCH: ... or once this many are unsynced (0: no limit) */
-    uint32_t max_record;       /* largest payload accepted and believed when scanning */
+    uint64_t batch_window_us; /* FL_SYNC_BATCH: sync this long after the first unsynced append */
+    uint32_t batch_count;     /* FL_SYNC_BATCH: ... or once this many are unsynced (0: no limit) */
+    uint32_t max_record;      /* largest payload accepted and believed when scanning */
     fl_seglog_durable_fn on_durable; /* may be NULL */
-    void *arg;                 /* for on_durable */
+    void *arg;                       /* for on_durable */
 } fl_seglog_options;
 
 #define FL_SEGLOG_OPTIONS_INIT                                                                     \
@@ -122,11 +122,11 @@ uint64_t fl_seglog_durable_recno(const fl_seglog *log);
 /* One segment as listed by fl_seglog_segments. */
 typedef struct fl_seglog_segment {
     uint64_t id;
-    uint64_t first_recno;  /* first record number it may hold */
-    uint64_t last_recno;   /* last record it holds (first_recno - 1 if empty) */
-    uint64_t created_us;   /* runtime time when created (from its header) */
+    uint64_t first_recno; /* first record number it may hold */
+    uint64_t last_recno;  /* last record it holds (first_recno - 1 if empty) */
+    uint64_t created_us;  /* runtime time when created (from its header) */
     uint64_t bytes;
-    int active;            /* the segment appends go to */
+    int active; /* the segment appends go to */
 } fl_seglog_segment;
 
 typedef int (*fl_seglog_segment_fn)(void *arg, const fl_seglog_segment *seg);

@@ -41,24 +41,24 @@ extern "C" {
 /* What a store is opened with. Owned by the caller; valid during open only
  * (copy what you keep, except `rt`, which outlives the store). */
 typedef struct fl_store_env {
-    int version;              /* FL_STORE_ABI_VERSION */
-    const fl_runtime *rt;     /* clock, timers, PRNG, file layer, trace */
-    const char *dir;          /* directory the store owns, relative to the runtime's
-                                 data dir; created by the caller */
-    const char *client_name;  /* the owning client's name */
-    const char *options;      /* "key=value;key=value", store specific; may be NULL.
-                                 Built-in stores understand sync=always|batch|none,
-                                 batch_window=<us>, recovery=strict|tolerate_torn_tail|
-                                 point_in_time|salvage, capacity=<bytes>. */
+    int version;             /* FL_STORE_ABI_VERSION */
+    const fl_runtime *rt;    /* clock, timers, PRNG, file layer, trace */
+    const char *dir;         /* directory the store owns, relative to the runtime's
+                                data dir; created by the caller */
+    const char *client_name; /* the owning client's name */
+    const char *options;     /* "key=value;key=value", store specific; may be NULL.
+                                Built-in stores understand sync=always|batch|none,
+                                batch_window=<us>, recovery=strict|tolerate_torn_tail|
+                                point_in_time|salvage, capacity=<bytes>. */
 } fl_store_env;
 
 /* What recovery found when the store was opened. */
 typedef struct fl_store_recovery {
-    uint64_t records_ok;       /* records recovered intact */
-    uint64_t records_dropped;  /* records (or whole entries) dropped as damaged */
-    uint64_t bytes_dropped;    /* bytes truncated or skipped */
-    uint64_t bytes_quarantined;/* bytes copied to a quarantine file */
-    char text[256];            /* human summary, "" when nothing was dropped */
+    uint64_t records_ok;        /* records recovered intact */
+    uint64_t records_dropped;   /* records (or whole entries) dropped as damaged */
+    uint64_t bytes_dropped;     /* bytes truncated or skipped */
+    uint64_t bytes_quarantined; /* bytes copied to a quarantine file */
+    char text[256];             /* human summary, "" when nothing was dropped */
 } fl_store_recovery;
 
 /* Called once per file a store uses, in a stable order. */
@@ -86,8 +86,8 @@ typedef struct fl_pubstore_ops {
      * instance. `recovery` (may be NULL) receives what recovery dropped.
      * On failure nothing is allocated and `err` (may be NULL) holds a
      * message. FL_E_DAMAGED when the recovery mode refuses the damage found. */
-    int (*open)(const fl_store_env *env, void **self_out, fl_store_recovery *recovery,
-                char *err, size_t errcap);
+    int (*open)(const fl_store_env *env, void **self_out, fl_store_recovery *recovery, char *err,
+                size_t errcap);
     /* Close and free. Flushes what the sync policy promises. Never fails. */
     void (*close)(void *self);
 
@@ -134,8 +134,8 @@ typedef struct fl_bmstore_ops {
     int version; /* FL_STORE_ABI_VERSION */
     const char *name;
 
-    int (*open)(const fl_store_env *env, void **self_out, fl_store_recovery *recovery,
-                char *err, size_t errcap);
+    int (*open)(const fl_store_env *env, void **self_out, fl_store_recovery *recovery, char *err,
+                size_t errcap);
     void (*close)(void *self);
 
     /* Record that `bm` was received on `sub_id`. Returns 1 if the message is
@@ -183,7 +183,7 @@ typedef const fl_store_plugin *(*fl_store_plugin_entry_fn)(void);
 
 /* --- built-in stores -------------------------------------------------- */
 
-extern const fl_pubstore_ops fl_pubstore_none;   /* keeps nothing */
+extern const fl_pubstore_ops fl_pubstore_none; /* keeps nothing */
 extern const fl_pubstore_ops fl_pubstore_memory;
 extern const fl_pubstore_ops fl_pubstore_file;
 extern const fl_bmstore_ops fl_bmstore_memory;
