@@ -411,7 +411,7 @@ static long find_name(const char *const *names, size_t n, const char *s)
 /* Unknown keys of obj (in file order) against the allowed table. */
 static int check_keys(ctx *c, json_t *obj, const char *const *allowed, size_t n)
 {
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     json_object_foreach(obj, key, v)
     {
@@ -611,7 +611,7 @@ static int check_name(ctx *c, const char *what, const char *s)
 /* A broker (or client) name reference at the current path. */
 static int ref_broker(ctx *c, json_t *v, size_t *out)
 {
-    const char *s;
+    const char *s = NULL;
     TRY(value_string(c, v, false, &s));
     long i = find_name(c->bnames, c->sc->nbrokers, s);
     if (i >= 0) {
@@ -625,7 +625,7 @@ static int ref_broker(ctx *c, json_t *v, size_t *out)
 
 static int ref_client(ctx *c, json_t *v, size_t *out)
 {
-    const char *s;
+    const char *s = NULL;
     TRY(value_string(c, v, false, &s));
     long i = find_name(c->cnames, c->sc->nclients, s);
     if (i >= 0) {
@@ -734,7 +734,7 @@ static int field_string(ctx *c, json_t *o, const char *k, bool required, bool no
     if (v == NULL)
         return required ? missing(c, k) : 0;
     push_key(c, k);
-    const char *s;
+    const char *s = NULL;
     TRY(value_string(c, v, nonempty, &s));
     TRY(dup(c, s, out));
     pop(c);
@@ -828,7 +828,7 @@ static int collect_names(ctx *c, json_t *obj, const char *what, const char ***ou
         return fail(c, false, "expected at least one %s", what);
     TRY(xcalloc(c, k, sizeof(char *), out));
     size_t i = 0;
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     json_object_foreach(obj, key, v)
     {
@@ -853,10 +853,10 @@ static int parse_topics(ctx *c, json_t *b, sim_broker *br)
         return 0;
     push_key(c, "topics");
     size_t n = json_object_size(topics);
-    const char **names;
+    const char **names = NULL;
     TRY(xcalloc(c, n, sizeof(char *), &names));
     size_t i = 0;
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     json_object_foreach(topics, key, v) names[i++] = key;
     qsort(names, n, sizeof(char *), cmp_str);
@@ -966,7 +966,7 @@ static int parse_credentials(ctx *c, json_t *b, sim_broker *br)
     br->has_credentials = true;
     TRY(xcalloc(c, n, sizeof(sim_credential), &br->credentials));
     /* sorted by client index, which is name order */
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     json_object_foreach(o, key, v)
     {
@@ -977,7 +977,7 @@ static int parse_credentials(ctx *c, json_t *b, sim_broker *br)
             hint(key, c->cnames, c->sc->nclients, "clients", h, sizeof h);
             return fail(c, true, "unknown client \"%s\" (%s)", key, h);
         }
-        const char *pw;
+        const char *pw = NULL;
         TRY(value_string(c, v, false, &pw));
         size_t at = br->ncredentials;
         while (at > 0 && br->credentials[at - 1].client > (size_t)ci) {
@@ -1146,7 +1146,7 @@ static int parse_delay(ctx *c, json_t *o, sim_delay_cfg *d)
     TRY(check_keys(c, dl, delay_all_keys, COUNT(delay_all_keys)));
     FIELD_ENUM(c, dl, "type", SIM_ENUM_DELAY_TYPE, &d->type);
     bool fixed = d->type == SIM_DELAY_FIXED;
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     const char *const *ok = fixed ? delay_fixed_keys : delay_exp_keys;
     size_t nok = fixed ? COUNT(delay_fixed_keys) : COUNT(delay_exp_keys);
@@ -1350,7 +1350,7 @@ static int parse_subscribe_one(ctx *c, json_t *o, sim_client *cl, size_t idx)
     if (id == NULL)
         return missing(c, "sub_id");
     push_key(c, "sub_id");
-    const char *sid;
+    const char *sid = NULL;
     TRY(value_string(c, id, false, &sid));
     TRY(check_name(c, "sub_id", sid));
     for (size_t i = 0; i < idx; i++)
@@ -1361,7 +1361,7 @@ static int parse_subscribe_one(ctx *c, json_t *o, sim_client *cl, size_t idx)
     json_t *bm = json_object_get(o, "bookmark");
     if (bm != NULL) {
         push_key(c, "bookmark");
-        const char *text;
+        const char *text = NULL;
         TRY(value_string(c, bm, true, &text));
         TRY(validate_bookmark_text(c, text));
         TRY(dup(c, text, &s->bookmark));
@@ -1487,7 +1487,7 @@ static int check_fault_keys(ctx *c, json_t *o, sim_fault_kind k)
     allowed[n++] = "on";
     for (size_t i = 0; kind_specs[k].keys[i] != NULL; i++)
         allowed[n++] = kind_specs[k].keys[i];
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     json_object_foreach(o, key, v)
     {
@@ -1518,7 +1518,7 @@ static int parse_target(ctx *c, json_t *o, sim_fault *f)
     if (v == NULL)
         return missing(c, "target");
     push_key(c, "target");
-    const char *name;
+    const char *name = NULL;
     TRY(value_string(c, v, false, &name));
     long ci = find_name(c->cnames, c->sc->nclients, name);
     long bi = find_name(c->bnames, c->sc->nbrokers, name);
@@ -1837,7 +1837,7 @@ static int parse_check_list(ctx *c, json_t *o, const char *key, uint32_t *bits)
 
 static int value_error_name(ctx *c, json_t *v, sim_expect_error *e)
 {
-    const char *s;
+    const char *s = NULL;
     TRY(value_string(c, v, false, &s));
     char lower[NERR_NAMES][40];
     const char *cands[NERR_NAMES];
@@ -1911,7 +1911,7 @@ static int parse_delivered_one(ctx *c, const char *key, json_t *v, sim_expect_de
     while (si < cl->nsubscribe && strcmp(cl->subscribe[si].sub_id, sid) != 0)
         si++;
     if (si == cl->nsubscribe) {
-        const char *ids[64];
+        const char *ids[64] = {0};
         size_t n = 0;
         for (size_t i = 0; i < cl->nsubscribe && n < COUNT(ids); i++)
             ids[n++] = cl->subscribe[i].sub_id;
@@ -1943,7 +1943,7 @@ static int parse_delivered(ctx *c, json_t *o, sim_expect *ex)
     push_key(c, "delivered");
     ex->has_delivered = true;
     TRY(xcalloc(c, json_object_size(d), sizeof(sim_expect_delivered), &ex->delivered));
-    const char *key;
+    const char *key = NULL;
     json_t *v;
     json_object_foreach(d, key, v)
     {
