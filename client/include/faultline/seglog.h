@@ -93,7 +93,13 @@ typedef struct fl_seglog_options {
 /* Open (or create) the log in opts->dir and recover it: on_record is called
  * for every good record, oldest first (it may be NULL). `report` (may be
  * NULL) receives what recovery dropped. On failure nothing stays allocated
- * and err (may be NULL) holds the reason. */
+ * and err (may be NULL) holds the reason; records already passed to
+ * on_record must then be discarded (strict and tolerate_torn_tail find some
+ * damage only after yielding earlier records). A non-zero return from
+ * on_record aborts the open: it returns that value if negative, else
+ * FL_E_STATE. What each mode does with each kind of damage, and the
+ * quarantine file naming ("<id>.seg.quarantine"), are in seglog.c's design
+ * note. No segment file is created until the first append. */
 int fl_seglog_open(const fl_seglog_options *opts, fl_seglog_record_fn on_record, void *arg,
                    fl_seglog **out, fl_store_recovery *report, char *err, size_t errcap);
 
@@ -119,12 +125,17 @@ int fl_seglog_rotate(fl_seglog *log);
 uint64_t fl_seglog_next_recno(const fl_seglog *log);
 uint64_t fl_seglog_durable_recno(const fl_seglog *log);
 
+/* The lowest record number still readable: the oldest segment's first
+ * record number (next_recno when the log has no segment yet). */
+uint64_t fl_seglog_first_recno(const fl_seglog *log);
+
 /* One segment as listed by fl_seglog_segments. */
 typedef struct fl_seglog_segment {
     uint64_t id;
     uint64_t first_recno; /* first record number it may hold */
     uint64_t last_recno;  /* last record it holds (first_recno - 1 if empty) */
-    uint64_t created_us;  /* runtime time when created (from its header) */
+    uint64_t created_us;  /* runtime time when created: the id is max(previous
+                             id + 1, runtime now) at creation, see seglog.c */
     uint64_t bytes;
     int active; /* the segment appends go to */
 } fl_seglog_segment;
@@ -139,9 +150,13 @@ int fl_seglog_segments(fl_seglog *log, fl_seglog_segment_fn fn, void *arg);
 int fl_seglog_delete_before(fl_seglog *log, uint64_t recno);
 
 /* Read records with number >= from_recno, in order, calling fn until it
- * returns non-zero or the end is reached. Reads through the file layer in
- * large chunks; it sees every appended record, synced or not. A record that
- * no longer verifies (damaged after open) ends the read with FL_E_CORRUPT. */
+ * returns non-zero (the read then returns 0) or the end is reached. Reads
+ * through the file layer in large chunks; it sees every appended record,
+ * synced or not. A record that no longer verifies (damaged after open) ends
+ * the read with FL_E_CORRUPT. from_recno below fl_seglog_first_recno (its
+ * segment was deleted) is FL_E_NOT_FOUND; 0 means 1; at or past next_recno
+ * reads nothing. Record numbers lost to salvage are skipped. fn must not
+ * call other fl_seglog functions on this log. */
 int fl_seglog_read(fl_seglog *log, uint64_t from_recno, fl_seglog_record_fn fn, void *arg);
 
 /* Last error detail ("" if none). Never NULL. */

@@ -1,0 +1,1147 @@
+/* Unit tests for the segmented log (client/seglog.c) on the simulation core:
+ * round trips, rotation, deletion, reads, each sync policy under crashes and
+ * power loss, and recovery under every file fault in every recovery mode. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "faultline/error.h"
+#include "faultline/record.h"
+#include "faultline/seglog.h"
+#include "sim.h"
+#include "sim_disk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIR        "log"
+#define PAYLOAD    100 /* bytes per test record: 132 on disk */
+#define RECSIZE    (FL_RECORD_HEADER_SIZE + PAYLOAD)
+#define REC_OFF(i) (FL_SEG_HEADER_SIZE + ((uint64_t)(i)-1) * RECSIZE)
+#define USER_TYPE  0x20u
+
+/* ------------------------------------------------------------------ */
+/* fixture */
+
+typedef struct fx {
+    sim_ctx *ctx;
+    sim_node *node;
+    sim_disk *disk;
+    fl_seglog_options o;
+    fl_seglog *log;
+    fl_store_recovery rep;
+    char err[256];
+    uint64_t *got; /* record numbers handed to on_record / a read */
+    size_t ngot, capgot;
+    uint64_t durable_seen;
+    unsigned durable_calls;
+} fx;
+
+static void on_durable(void *arg, uint64_t recno)
+{
+    fx *f = arg;
+    assert_true(recno >= f->durable_seen);
+    f->durable_seen = recno;
+    f->durable_calls++;
+}
+
+static void fill_payload(uint64_t recno, uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)(recno * 31 + i * 7);
+}
+
+static int collect(void *arg, uint64_t recno, unsigned type, const uint8_t *payload, size_t len)
+{
+    fx *f = arg;
+    uint8_t want[PAYLOAD];
+    assert_int_equal(type, USER_TYPE);
+    assert_int_equal(len, PAYLOAD);
+    fill_payload(recno, want, sizeof want);
+    assert_memory_equal(payload, want, PAYLOAD);
+    if (f->ngot == f->capgot) {
+        f->capgot = f->capgot ? f->capgot * 2 : 256;
+        f->got = realloc(f->got, f->capgot * sizeof *f->got);
+        assert_non_null(f->got);
+    }
+    f->got[f->ngot++] = recno;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    sim_ctx_options co = SIM_CTX_OPTIONS_INIT;
+    co.seed = 42;
+    f->ctx = sim_ctx_new(&co);
+    if (!f->ctx || sim_node_new(f->ctx, "n1", &f->node) != 0)
+        return -1;
+    f->disk = sim_node_disk(f->node);
+    fl_seglog_options o = FL_SEGLOG_OPTIONS_INIT;
+    o.rt = sim_node_runtime(f->node);
+    o.dir = DIR;
+    o.kind = FL_SEG_KIND_TEST;
+    o.sync = FL_SYNC_ALWAYS;
+    o.recovery = FL_RECOVERY_POINT_IN_TIME;
+    o.max_record = 4096;
+    o.on_durable = on_durable;
+    o.arg = f;
+    f->o = o;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    fl_seglog_close(f->log);
+    sim_ctx_free(f->ctx);
+    free(f->got);
+    free(f);
+    return 0;
+}
+
+/* Open the log (records collected into f->got). */
+static int fx_open(fx *f)
+{
+    f->ngot = 0;
+    f->o.rt = sim_node_runtime(f->node);
+    f->err[0] = 0;
+    int rc = fl_seglog_open(&f->o, collect, f, &f->log, &f->rep, f->err, sizeof f->err);
+    if (rc == 0)
+        assert_non_null(f->log);
+    else
+        assert_null(f->log);
+    return rc;
+}
+
+static void fx_close(fx *f)
+{
+    fl_seglog_close(f->log);
+    f->log = NULL;
+}
+
+/* Kill the process (the disk keeps everything) and restart the node. */
+static void fx_crash(fx *f)
+{
+    sim_node_crash(f->node);
+    fx_close(f); /* a dead incarnation: no sync happens */
+    assert_int_equal(sim_node_restart(f->node), 0);
+}
+
+/* Power loss that keeps exactly what was synced. */
+static void fx_power_loss_exact(fx *f)
+{
+    sim_node_crash(f->node);
+    sim_disk_power_loss_exact(f->disk);
+    fx_close(f);
+    assert_int_equal(sim_node_restart(f->node), 0);
+}
+
+static int append_one(fx *f, uint64_t *recno)
+{
+    uint8_t p[PAYLOAD];
+    fill_payload(fl_seglog_next_recno(f->log), p, sizeof p);
+    return fl_seglog_append(f->log, USER_TYPE, p, sizeof p, recno);
+}
+
+static void append_n(fx *f, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t want = fl_seglog_next_recno(f->log), got = 0;
+        assert_int_equal(append_one(f, &got), 0);
+        assert_int_equal(got, want);
+    }
+}
+
+/* f->got holds exactly first..last (inclusive). */
+static void assert_got_range(fx *f, uint64_t first, uint64_t last)
+{
+    assert_int_equal(f->ngot, last >= first ? last - first + 1 : 0);
+    for (size_t i = 0; i < f->ngot; i++)
+        assert_int_equal(f->got[i], first + i);
+}
+
+static void assert_report_clean(const fx *f)
+{
+    assert_int_equal(f->rep.records_dropped, 0);
+    assert_int_equal(f->rep.bytes_dropped, 0);
+    assert_int_equal(f->rep.bytes_quarantined, 0);
+    assert_string_equal(f->rep.text, "");
+}
+
+typedef struct seglist {
+    fl_seglog_segment s[64];
+    size_t n;
+} seglist;
+
+static int seg_cb(void *arg, const fl_seglog_segment *s)
+{
+    seglist *l = arg;
+    assert_true(l->n < 64);
+    l->s[l->n++] = *s;
+    return 0;
+}
+
+static seglist segments(fx *f)
+{
+    seglist l = {.n = 0};
+    assert_int_equal(fl_seglog_segments(f->log, seg_cb, &l), 0);
+    return l;
+}
+
+static void seg_file(uint64_t id, char *out, size_t cap)
+{
+    snprintf(out, cap, DIR "/%016llx.seg", (unsigned long long)id);
+}
+
+static int read_collect(fx *f, uint64_t from)
+{
+    f->ngot = 0;
+    return fl_seglog_read(f->log, from, collect, f);
+}
+
+/* ------------------------------------------------------------------ */
+/* parsing and options */
+
+static void test_sync_policy_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int rc;
+        fl_sync_policy p;
+    } cases[] = {
+        {"always", 0, FL_SYNC_ALWAYS}, {"batch", 0, FL_SYNC_BATCH}, {"none", 0, FL_SYNC_NONE},
+        {"", FL_E_INVAL, 0},           {"Always", FL_E_INVAL, 0},   {"batch ", FL_E_INVAL, 0},
+        {"nones", FL_E_INVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fl_sync_policy p = (fl_sync_policy)99;
+        assert_int_equal(fl_sync_policy_parse(cases[i].s, &p), cases[i].rc);
+        if (cases[i].rc == 0) {
+            assert_int_equal(p, cases[i].p);
+            assert_string_equal(fl_sync_policy_name(p), cases[i].s);
+        } else {
+            assert_int_equal(p, 99);
+        }
+    }
+    assert_int_equal(fl_sync_policy_parse(NULL, NULL), FL_E_INVAL);
+    assert_string_equal(fl_sync_policy_name((fl_sync_policy)7), "unknown");
+}
+
+static void test_options_invalid(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < 9; i++) {
+        fl_seglog_options o = f->o;
+        switch (i) {
+        case 0:
+            o.version = 2;
+            break;
+        case 1:
+            o.rt = NULL;
+            break;
+        case 2:
+            o.dir = NULL;
+            break;
+        case 3:
+            o.dir = "";
+            break;
+        case 4:
+            o.kind = 0;
+            break;
+        case 5:
+            o.segment_size = 100;
+            break;
+        case 6:
+            o.recovery = 9;
+            break;
+        case 7:
+            o.sync = (fl_sync_policy)5;
+            break;
+        case 8:
+            o.max_record = FL_RECORD_MAX_PAYLOAD + 1;
+            break;
+        }
+        fl_seglog *log = (fl_seglog *)1;
+        char err[128] = "";
+        assert_int_equal(fl_seglog_open(&o, NULL, NULL, &log, NULL, err, sizeof err), FL_E_INVAL);
+        assert_null(log);
+        assert_true(err[0] != 0);
+    }
+    assert_int_equal(fl_seglog_open(&f->o, NULL, NULL, NULL, NULL, NULL, 0), FL_E_INVAL);
+}
+
+static void test_append_invalid(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(fx_open(f), 0);
+    uint8_t big[4097] = {0};
+    assert_int_equal(fl_seglog_append(f->log, 0, big, 1, NULL), FL_E_INVAL);
+    assert_int_equal(fl_seglog_append(f->log, FL_REC_SEAL, big, 1, NULL), FL_E_INVAL);
+    assert_int_equal(fl_seglog_append(f->log, 15, big, 1, NULL), FL_E_INVAL);
+    assert_int_equal(fl_seglog_append(f->log, 0x10000, big, 1, NULL), FL_E_INVAL);
+    assert_int_equal(fl_seglog_append(f->log, USER_TYPE, big, sizeof big, NULL), FL_E_INVAL);
+    assert_int_equal(fl_seglog_append(f->log, USER_TYPE, NULL, 1, NULL), FL_E_INVAL);
+    assert_int_equal(fl_seglog_next_recno(f->log), 1);
+    uint64_t r = 0;
+    assert_int_equal(fl_seglog_append(f->log, USER_TYPE | FL_REC_SAFE_TO_IGNORE, big, 4096, &r), 0);
+    assert_int_equal(r, 1);
+    assert_int_equal(fl_seglog_append(f->log, USER_TYPE, NULL, 0, &r), 0);
+    assert_int_equal(r, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* round trip, rotation, deletion, reads */
+
+static void test_roundtrip(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(fx_open(f), 0);
+    assert_report_clean(f);
+    assert_int_equal(fl_seglog_next_recno(f->log), 1);
+    assert_int_equal(segments(f).n, 0); /* nothing created before the first append */
+    append_n(f, 100);
+    fx_close(f);
+
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_report_clean(f);
+    assert_int_equal(f->rep.records_ok, 100);
+    assert_got_range(f, 1, 100);
+    assert_int_equal(fl_seglog_next_recno(f->log), 101);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 100);
+    append_n(f, 5);
+    fx_close(f);
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 105);
+}
+
+static void test_rotation_by_size(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 4096;
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 200);
+    seglist l = segments(f);
+    assert_true(l.n >= 7);
+    uint64_t next = 1;
+    for (size_t i = 0; i < l.n; i++) {
+        assert_int_equal(l.s[i].first_recno, next);
+        assert_true(l.s[i].bytes <= 4096);
+        assert_int_equal(l.s[i].active, i + 1 == l.n);
+        if (i > 0)
+            assert_true(l.s[i].id > l.s[i - 1].id);
+        next = l.s[i].last_recno + 1;
+        /* every older segment holds as many records as fit with its seal */
+        if (i + 1 < l.n)
+            assert_int_equal(l.s[i].bytes,
+                             FL_SEG_HEADER_SIZE +
+                                 (l.s[i].last_recno - l.s[i].first_recno + 1) * RECSIZE +
+                                 FL_SEAL_RECORD_SIZE);
+    }
+    assert_int_equal(next, 201);
+    fx_close(f);
+
+    /* strict recovery accepts every seal and chain link */
+    assert_int_equal(fx_open(f), 0);
+    assert_report_clean(f);
+    assert_got_range(f, 1, 200);
+    assert_int_equal(segments(f).n, l.n);
+}
+
+static void test_rotation_by_age(void **state)
+{
+    fx *f = *state;
+    f->o.segment_age_us = 1000000;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 3);
+    seglist l = segments(f);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.s[0].created_us, sim_now_utc(f->ctx));
+    sim_run_until(f->ctx, sim_now(f->ctx) + 999999);
+    append_n(f, 1);
+    assert_int_equal(segments(f).n, 1);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 1);
+    append_n(f, 1);
+    l = segments(f);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.s[1].created_us, sim_now_utc(f->ctx));
+    assert_int_equal(l.s[1].first_recno, 5);
+    /* the age survives a reopen (it is in the segment id) */
+    fx_close(f);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 1500000);
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 1);
+    assert_int_equal(segments(f).n, 3);
+    /* an explicit rotation of a fresh segment works too */
+    assert_int_equal(fl_seglog_rotate(f->log), 0);
+    assert_int_equal(segments(f).n, 4);
+    fx_close(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 6);
+}
+
+static void test_delete_before_never_reuses(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 2048;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 60);
+    seglist l = segments(f);
+    assert_true(l.n >= 4);
+    /* nothing below the second segment's first record: only the first goes */
+    assert_int_equal(fl_seglog_delete_before(f->log, l.s[1].first_recno + 1), 0);
+    assert_int_equal(segments(f).n, l.n - 1);
+    assert_int_equal(fl_seglog_first_recno(f->log), l.s[1].first_recno);
+    char path[64];
+    seg_file(l.s[0].id, path, sizeof path);
+    assert_false(sim_disk_exists(f->disk, path, 1)); /* unlink made durable */
+    assert_int_equal(read_collect(f, 1), FL_E_NOT_FOUND);
+    assert_int_equal(read_collect(f, l.s[1].first_recno), 0);
+    assert_got_range(f, l.s[1].first_recno, 60);
+
+    /* everything: only the active segment stays */
+    assert_int_equal(fl_seglog_delete_before(f->log, UINT64_MAX), 0);
+    l = segments(f);
+    assert_int_equal(l.n, 1);
+    assert_true(l.s[0].active);
+    /* an empty active segment after a rotation */
+    assert_int_equal(fl_seglog_rotate(f->log), 0);
+    assert_int_equal(fl_seglog_delete_before(f->log, UINT64_MAX), 0);
+    l = segments(f);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.s[0].first_recno, 61);
+    assert_int_equal(l.s[0].last_recno, 60);
+    fx_power_loss_exact(f);
+
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_report_clean(f);
+    assert_int_equal(f->ngot, 0);
+    assert_int_equal(fl_seglog_next_recno(f->log), 61);
+    assert_int_equal(fl_seglog_first_recno(f->log), 61);
+    uint64_t r = 0;
+    assert_int_equal(append_one(f, &r), 0);
+    assert_int_equal(r, 61);
+    assert_int_equal(read_collect(f, 60), FL_E_NOT_FOUND);
+    assert_int_equal(read_collect(f, 61), 0);
+    assert_got_range(f, 61, 61);
+}
+
+typedef struct stopper {
+    fx *f;
+    size_t stop_after;
+} stopper;
+
+static int stop_cb(void *arg, uint64_t recno, unsigned type, const uint8_t *p, size_t len)
+{
+    stopper *s = arg;
+    collect(s->f, recno, type, p, len);
+    return s->f->ngot >= s->stop_after;
+}
+
+static void test_read_ranges(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 3000;
+    f->o.sync = FL_SYNC_NONE;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 250);
+    seglist l = segments(f);
+    assert_true(l.n > 5);
+    uint64_t froms[] = {0, 1, 2, 21, 22, 23, 100, 199, 249, 250};
+    for (size_t i = 0; i < sizeof froms / sizeof froms[0]; i++) {
+        assert_int_equal(read_collect(f, froms[i]), 0);
+        assert_got_range(f, froms[i] ? froms[i] : 1, 250);
+    }
+    /* every segment boundary */
+    for (size_t i = 0; i < l.n; i++) {
+        assert_int_equal(read_collect(f, l.s[i].first_recno), 0);
+        assert_got_range(f, l.s[i].first_recno, 250);
+    }
+    assert_int_equal(read_collect(f, 251), 0);
+    assert_int_equal(f->ngot, 0);
+    assert_int_equal(read_collect(f, 100000), 0);
+    assert_int_equal(f->ngot, 0);
+    /* stopping early */
+    f->ngot = 0;
+    stopper s = {f, 7};
+    assert_int_equal(fl_seglog_read(f->log, 40, stop_cb, &s), 0);
+    assert_got_range(f, 40, 46);
+    /* records bigger than the read chunk */
+    fx_close(f);
+}
+
+static int big_cb(void *arg, uint64_t recno, unsigned type, const uint8_t *p, size_t len)
+{
+    size_t *n = arg;
+    assert_int_equal(len, 300000);
+    for (size_t i = 0; i < len; i += 4099)
+        assert_int_equal(p[i], (uint8_t)(recno + i));
+    (*n)++;
+    return 0;
+}
+
+static void test_read_big_records(void **state)
+{
+    fx *f = *state;
+    f->o.max_record = 1 << 20;
+    f->o.sync = FL_SYNC_NONE;
+    assert_int_equal(fx_open(f), 0);
+    uint8_t *p = malloc(300000);
+    assert_non_null(p);
+    for (uint64_t r = 1; r <= 5; r++) {
+        for (size_t i = 0; i < 300000; i++)
+            p[i] = (uint8_t)(r + i);
+        assert_int_equal(fl_seglog_append(f->log, USER_TYPE, p, 300000, NULL), 0);
+    }
+    free(p);
+    size_t n = 0;
+    assert_int_equal(fl_seglog_read(f->log, 2, big_cb, &n), 0);
+    assert_int_equal(n, 4);
+}
+
+/* ------------------------------------------------------------------ */
+/* sync policies */
+
+static void test_sync_always(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 4096;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 50);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 50);
+    /* on_durable runs from the loop, never inside append */
+    assert_int_equal(f->durable_calls, 0);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 1);
+    assert_int_equal(f->durable_seen, 50);
+    fx_power_loss_exact(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 50);
+}
+
+static void test_sync_batch_window(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_BATCH;
+    f->o.batch_window_us = 1000;
+    f->o.batch_count = 0;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 10);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 0);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 999);
+    assert_int_equal(f->durable_calls, 0);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 1);
+    assert_int_equal(f->durable_calls, 1);
+    assert_int_equal(f->durable_seen, 10);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 10);
+    append_n(f, 5); /* the window is armed but never fires */
+    sim_run_until(f->ctx, sim_now(f->ctx) + 500);
+    fx_power_loss_exact(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 10);
+    assert_int_equal(fl_seglog_next_recno(f->log), 11);
+}
+
+static void test_sync_batch_count(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_BATCH;
+    f->o.batch_window_us = 1000000;
+    f->o.batch_count = 4;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 3);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 0);
+    append_n(f, 1);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 4);
+    assert_int_equal(f->durable_calls, 0);
+    append_n(f, 2);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 1);
+    assert_int_equal(f->durable_seen, 4);
+    /* close syncs everything under batch */
+    fx_close(f);
+    sim_node_crash(f->node);
+    sim_disk_power_loss_exact(f->disk);
+    assert_int_equal(sim_node_restart(f->node), 0);
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 6);
+}
+
+static void test_sync_none(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_NONE;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 10);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000000);
+    assert_int_equal(f->durable_calls, 0);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 0);
+    /* a process crash keeps everything */
+    fx_crash(f);
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 10);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 10); /* recovery read it back */
+    append_n(f, 10);
+    /* an explicit sync calls on_durable before it returns */
+    assert_int_equal(fl_seglog_sync(f->log), 0);
+    assert_int_equal(f->durable_seen, 20);
+    append_n(f, 5);
+    /* a power loss loses what was not synced */
+    fx_power_loss_exact(f);
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 20);
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery under file faults, in every mode */
+
+enum fault { F_TORN_TAIL, F_BIT_FLIP, F_TRUNCATE, F_ZERO_SECTOR };
+
+typedef struct expect {
+    int rc;                    /* of the open */
+    uint64_t surv_lo, surv_hi; /* survivors: lo..hi ... */
+    uint64_t hole_lo, hole_hi; /* ... minus hole_lo..hole_hi (salvage) */
+    uint64_t dropped;          /* records_dropped */
+    uint64_t bytes;            /* bytes_dropped == bytes_quarantined */
+    uint64_t drop_off;         /* first dropped byte */
+    uint64_t size_after;       /* segment size after recovery */
+} expect;
+
+#define N_REC   20
+#define SEG_END REC_OFF(N_REC + 1)
+
+/* Build a one-segment log of N_REC records, apply the fault (as media damage
+ * after a crash, or as a torn power loss). Returns the segment path. */
+static void build_and_damage(fx *f, enum fault fault, char *path, size_t cap)
+{
+    f->o.sync = fault == F_TORN_TAIL ? FL_SYNC_NONE : FL_SYNC_ALWAYS;
+    int mode = f->o.recovery;
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, N_REC);
+    seglist l = segments(f);
+    assert_int_equal(l.n, 1);
+    seg_file(l.s[0].id, path, cap);
+    sim_node_crash(f->node);
+    fx_close(f);
+    switch (fault) {
+    case F_TORN_TAIL:
+        /* every append but the last survives; 50 bytes of the last */
+        assert_int_equal(sim_disk_power_loss_at(f->disk, path, N_REC, 50), 0);
+        break;
+    case F_BIT_FLIP:
+        assert_int_equal(sim_disk_flip_bit(f->disk, path, REC_OFF(10) + 40, 3), 0);
+        break;
+    case F_TRUNCATE:
+        assert_int_equal(sim_disk_truncate_file(f->disk, path, REC_OFF(15) + 60), 0);
+        break;
+    case F_ZERO_SECTOR:
+        assert_int_equal(sim_disk_zero_sector(f->disk, path, 2), 0); /* bytes 1024..1535 */
+        break;
+    }
+    assert_int_equal(sim_node_restart(f->node), 0);
+    f->o.recovery = mode;
+    f->o.sync = FL_SYNC_ALWAYS;
+}
+
+static expect expected(enum fault fault, int mode)
+{
+    expect e = {0};
+    if (mode == FL_RECOVERY_STRICT) {
+        e.rc = FL_E_DAMAGED;
+        return e;
+    }
+    switch (fault) {
+    case F_TORN_TAIL:
+        e = (expect){0, 1, 19, 0, 0, 1, 50, REC_OFF(20), REC_OFF(20)};
+        break;
+    case F_TRUNCATE:
+        e = (expect){0, 1, 14, 0, 0, 1, 60, REC_OFF(15), REC_OFF(15)};
+        break;
+    case F_BIT_FLIP:
+        if (mode == FL_RECOVERY_TOLERATE_TORN_TAIL)
+            e.rc = FL_E_DAMAGED;
+        else if (mode == FL_RECOVERY_POINT_IN_TIME)
+            e = (expect){0, 1, 9, 0, 0, 11, SEG_END - REC_OFF(10), REC_OFF(10), REC_OFF(10)};
+        else
+            e = (expect){0, 1, 20, 10, 10, 1, RECSIZE, REC_OFF(10), SEG_END};
+        break;
+    case F_ZERO_SECTOR: /* records 8 (988..1120) to 12 (1516..1648) are hit */
+        if (mode == FL_RECOVERY_TOLERATE_TORN_TAIL)
+            e.rc = FL_E_DAMAGED;
+        else if (mode == FL_RECOVERY_POINT_IN_TIME)
+            e = (expect){0, 1, 7, 0, 0, 13, SEG_END - REC_OFF(8), REC_OFF(8), REC_OFF(8)};
+        else
+            e = (expect){0, 1, 20, 8, 12, 5, REC_OFF(13) - REC_OFF(8), REC_OFF(8), SEG_END};
+        break;
+    }
+    return e;
+}
+
+static void assert_survivors(fx *f, const expect *e, uint64_t extra_hi)
+{
+    size_t k = 0;
+    for (uint64_t r = e->surv_lo; r <= extra_hi; r++) {
+        if (e->hole_lo && r >= e->hole_lo && r <= e->hole_hi)
+            continue;
+        assert_true(k < f->ngot);
+        assert_int_equal(f->got[k], r);
+        k++;
+    }
+    assert_int_equal(k, f->ngot);
+}
+
+static int history_has(fx *f, const char *needle)
+{
+    sim_history *h = sim_ctx_history(f->ctx);
+    for (size_t i = 0; i < sim_history_tail_count(h); i++)
+        if (strstr(sim_history_tail_line(h, i), needle))
+            return 1;
+    return 0;
+}
+
+static void run_fault_case(fx *f, enum fault fault, int mode)
+{
+    static const char *const fault_names[] = {"torn_tail", "bit_flip", "truncate", "zero_sector"};
+    char path[64], qpath[80];
+    f->o.recovery = mode;
+    build_and_damage(f, fault, path, sizeof path);
+    snprintf(qpath, sizeof qpath, "%s.quarantine", path);
+    uint8_t *damaged = NULL, *after = NULL, *q = NULL;
+    size_t dlen = 0, alen = 0, qlen = 0;
+    assert_int_equal(sim_disk_read_current(f->disk, path, &damaged, &dlen), 0);
+
+    expect e = expected(fault, mode);
+    int rc = fx_open(f);
+    if (rc != e.rc)
+        fail_msg("%s/%s: open %s (%s), expected %s", fault_names[fault],
+                 fl_recovery_mode_name((fl_recovery_mode)mode), fl_err_name(rc), f->err,
+                 fl_err_name(e.rc));
+    if (e.rc) {
+        /* refused: nothing on disk changed */
+        assert_true(strstr(f->err, "refuses") != NULL);
+        assert_false(sim_disk_exists(f->disk, qpath, 0));
+        assert_int_equal(sim_disk_read_current(f->disk, path, &after, &alen), 0);
+        assert_int_equal(alen, dlen);
+        assert_memory_equal(after, damaged, dlen);
+        free(after);
+        free(damaged);
+        return;
+    }
+    /* what survived, and what the report says */
+    assert_survivors(f, &e, e.surv_hi);
+    assert_int_equal(f->rep.records_ok, f->ngot);
+    assert_int_equal(f->rep.records_dropped, e.dropped);
+    assert_int_equal(f->rep.bytes_dropped, e.bytes);
+    assert_int_equal(f->rep.bytes_quarantined, e.bytes);
+    char needle[64];
+    snprintf(needle, sizeof needle, ".seg@%llu+%llu", (unsigned long long)e.drop_off,
+             (unsigned long long)e.bytes);
+    if (!strstr(f->rep.text, needle))
+        fail_msg("report text '%s' lacks '%s'", f->rep.text, needle);
+    snprintf(needle, sizeof needle, "\"offset\":%llu", (unsigned long long)e.drop_off);
+    assert_true(history_has(f, "recovery_drop"));
+    assert_true(history_has(f, needle));
+    /* the quarantine holds the damaged bytes, durably */
+    assert_int_equal(sim_disk_read_durable(f->disk, qpath, &q, &qlen), 0);
+    assert_int_equal(qlen, e.bytes);
+    assert_memory_equal(q, damaged + e.drop_off, e.bytes);
+    /* the tail was cut and the cut is durable */
+    sim_disk_file_info info;
+    assert_int_equal(sim_disk_stat(f->disk, path, &info), 0);
+    assert_int_equal(info.durable_size, e.size_after);
+    assert_int_equal(info.current_size, e.size_after);
+    /* new appends continue after the survivors and recover next time */
+    uint64_t next = fl_seglog_next_recno(f->log);
+    assert_int_equal(next, e.surv_hi + 1);
+    append_n(f, 5);
+    fx_power_loss_exact(f);
+    assert_int_equal(fx_open(f), 0);
+    assert_survivors(f, &e, next + 4);
+    if (e.hole_lo) {
+        /* salvage leaves the damaged region in place: reported again */
+        assert_int_equal(f->rep.records_dropped, e.dropped);
+    } else {
+        assert_report_clean(f);
+    }
+    fx_close(f);
+    free(q);
+    free(damaged);
+}
+
+static void test_fault_matrix(void **state)
+{
+    static const int modes[] = {FL_RECOVERY_STRICT, FL_RECOVERY_TOLERATE_TORN_TAIL,
+                                FL_RECOVERY_POINT_IN_TIME, FL_RECOVERY_SALVAGE};
+    (void)state;
+    for (int fault = F_TORN_TAIL; fault <= F_ZERO_SECTOR; fault++) {
+        for (size_t m = 0; m < 4; m++) {
+            void *st = NULL;
+            assert_int_equal(setup(&st), 0);
+            run_fault_case(st, (enum fault)fault, modes[m]);
+            teardown(&st);
+        }
+    }
+}
+
+/* Random torn power losses: what survives is a prefix including everything
+ * that was durable, and the log keeps working. */
+static void test_random_power_loss(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        void *st = NULL;
+        assert_int_equal(setup(&st), 0);
+        fx *f = st;
+        f->o.sync = FL_SYNC_NONE;
+        f->o.segment_size = 2048;
+        f->o.recovery = FL_RECOVERY_TOLERATE_TORN_TAIL;
+        assert_int_equal(fx_open(f), 0);
+        append_n(f, 30);
+        assert_int_equal(fl_seglog_sync(f->log), 0);
+        append_n(f, (unsigned)(seed % 17) + 1);
+        uint64_t appended = fl_seglog_next_recno(f->log) - 1;
+        sim_node_power_loss(f->node);
+        fx_close(f);
+        assert_int_equal(sim_node_restart(f->node), 0);
+        int rc = fx_open(f);
+        if (rc)
+            fail_msg("seed %llu: %s", (unsigned long long)seed, f->err);
+        assert_true(f->ngot >= 30 && f->ngot <= appended);
+        assert_got_range(f, 1, f->ngot);
+        append_n(f, 3);
+        size_t kept = f->ngot + 3;
+        fx_close(f);
+        f->o.recovery = FL_RECOVERY_STRICT;
+        assert_int_equal(fx_open(f), 0);
+        assert_got_range(f, 1, kept);
+        teardown(&st);
+    }
+}
+
+/* Build three sealed-and-chained segments plus the active one. */
+static seglist build_segments(fx *f)
+{
+    f->o.segment_size = 1100; /* 7 records per segment */
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 25);
+    seglist l = segments(f);
+    assert_int_equal(l.n, 4);
+    fx_crash(f);
+    return l;
+}
+
+static void test_damage_in_older_segment(void **state)
+{
+    static const int modes[] = {FL_RECOVERY_STRICT, FL_RECOVERY_TOLERATE_TORN_TAIL,
+                                FL_RECOVERY_POINT_IN_TIME, FL_RECOVERY_SALVAGE};
+    (void)state;
+    for (size_t m = 0; m < 4; m++) {
+        void *st = NULL;
+        assert_int_equal(setup(&st), 0);
+        fx *f = st;
+        seglist l = build_segments(f);
+        char path[64];
+        seg_file(l.s[1].id, path, sizeof path);
+        /* flip a bit in the payload of record 10 (the 3rd of segment 2) */
+        assert_int_equal(sim_disk_flip_bit(f->disk, path, REC_OFF(3) + 50, 0), 0);
+        f->o.recovery = modes[m];
+        int rc = fx_open(f);
+        if (m < 2) {
+            assert_int_equal(rc, FL_E_DAMAGED);
+        } else if (modes[m] == FL_RECOVERY_POINT_IN_TIME) {
+            assert_int_equal(rc, 0);
+            assert_got_range(f, 1, 9);
+            /* records 10..14 of segment 2 and all of segments 3 and 4 */
+            assert_int_equal(f->rep.records_dropped, 25 - 9);
+            assert_int_equal(segments(f).n, 2);
+            char p3[64];
+            seg_file(l.s[2].id, p3, sizeof p3);
+            assert_false(sim_disk_exists(f->disk, p3, 1));
+            strcat(p3, ".quarantine");
+            assert_true(sim_disk_exists(f->disk, p3, 1));
+            append_n(f, 2);
+            fx_close(f);
+            f->o.recovery = FL_RECOVERY_STRICT;
+            assert_int_equal(fx_open(f), 0);
+            assert_got_range(f, 1, 11);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(f->ngot, 24);
+            assert_int_equal(f->rep.records_dropped, 1);
+            assert_int_equal(segments(f).n, 4);
+            assert_int_equal(fl_seglog_next_recno(f->log), 26);
+            /* reads skip the hole */
+            assert_int_equal(read_collect(f, 8), 0);
+            assert_int_equal(f->ngot, 25 - 8);
+            assert_int_equal(f->got[2], 11);
+        }
+        teardown(&st);
+    }
+}
+
+static void test_missing_middle_segment(void **state)
+{
+    static const int modes[] = {FL_RECOVERY_STRICT, FL_RECOVERY_TOLERATE_TORN_TAIL,
+                                FL_RECOVERY_POINT_IN_TIME, FL_RECOVERY_SALVAGE};
+    (void)state;
+    for (size_t m = 0; m < 4; m++) {
+        void *st = NULL;
+        assert_int_equal(setup(&st), 0);
+        fx *f = st;
+        seglist l = build_segments(f);
+        char path[64];
+        seg_file(l.s[1].id, path, sizeof path);
+        assert_int_equal(sim_disk_file_unlink(f->disk, path), 0);
+        f->o.recovery = modes[m];
+        int rc = fx_open(f);
+        if (m < 2) {
+            assert_int_equal(rc, FL_E_DAMAGED);
+        } else if (modes[m] == FL_RECOVERY_POINT_IN_TIME) {
+            assert_int_equal(rc, 0);
+            assert_got_range(f, 1, 7);
+            assert_int_equal(segments(f).n, 1);
+            assert_int_equal(fl_seglog_next_recno(f->log), 8);
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(f->ngot, 25 - 7);
+            assert_int_equal(f->rep.records_dropped, 7); /* 8..14 */
+            assert_true(strstr(f->rep.text, "chain_break") != NULL);
+            assert_int_equal(fl_seglog_next_recno(f->log), 26);
+        }
+        teardown(&st);
+    }
+}
+
+static void test_bad_header_last_segment(void **state)
+{
+    fx *f = *state;
+    seglist l = build_segments(f);
+    char path[64];
+    seg_file(l.s[3].id, path, sizeof path);
+    assert_int_equal(sim_disk_flip_bit(f->disk, path, 20, 1), 0); /* in the id */
+    f->o.recovery = FL_RECOVERY_TOLERATE_TORN_TAIL;
+    assert_int_equal(fx_open(f), FL_E_DAMAGED);
+    f->o.recovery = FL_RECOVERY_POINT_IN_TIME;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 21);
+    assert_int_equal(f->rep.records_dropped, 0); /* its records are unknown */
+    assert_true(f->rep.bytes_quarantined > 0);
+    /* the newest kept segment is sealed: the next append starts a new one */
+    append_n(f, 1);
+    assert_int_equal(segments(f).n, 4);
+    fx_close(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 22);
+}
+
+static void test_unsealed_older_segment_resealed(void **state)
+{
+    fx *f = *state;
+    seglist l = build_segments(f);
+    char path[64];
+    seg_file(l.s[0].id, path, sizeof path);
+    /* lose exactly the seal of the first segment */
+    assert_int_equal(sim_disk_truncate_file(f->disk, path, l.s[0].bytes - FL_SEAL_RECORD_SIZE), 0);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), FL_E_DAMAGED);
+    f->o.recovery = FL_RECOVERY_TOLERATE_TORN_TAIL;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 25);
+    assert_report_clean(f); /* nothing lost: the successor proves it */
+    fx_close(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0); /* the seal was written again */
+    assert_got_range(f, 1, 25);
+}
+
+static void test_empty_newest_file(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 3);
+    fx_crash(f);
+    fl_file *h = NULL;
+    assert_int_equal(sim_disk_file_open(f->disk, DIR "/ffffffffffffff00.seg",
+                                        FL_FILE_WRITE | FL_FILE_CREATE, &h),
+                     0);
+    sim_disk_file_close(f->disk, h);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 3);
+    assert_false(sim_disk_exists(f->disk, DIR "/ffffffffffffff00.seg", 0));
+    append_n(f, 1);
+    /* ids keep increasing past every name seen */
+    seglist l = segments(f);
+    assert_int_equal(l.n, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O errors and ENOSPC */
+
+static void test_write_error_leaves_log_unchanged(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 5);
+    assert_int_equal(sim_disk_inject_io_error(f->disk, SIM_DISK_OP_WRITE, 1, false, NULL), 0);
+    uint64_t r = 0;
+    assert_int_equal(append_one(f, &r), FL_E_IO);
+    assert_int_equal(fl_seglog_next_recno(f->log), 6);
+    assert_true(strstr(fl_seglog_last_error(f->log), "append") != NULL);
+    assert_int_equal(append_one(f, &r), 0);
+    assert_int_equal(r, 6);
+    fx_close(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 6);
+}
+
+static void test_sync_error_poisons(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 5);
+    assert_int_equal(sim_disk_inject_io_error(f->disk, SIM_DISK_OP_SYNC, 1, false, NULL), 0);
+    assert_int_equal(append_one(f, NULL), FL_E_SYNC_FAILED);
+    assert_int_equal(append_one(f, NULL), FL_E_SYNC_FAILED);
+    assert_int_equal(fl_seglog_sync(f->log), FL_E_SYNC_FAILED);
+    assert_int_equal(fl_seglog_rotate(f->log), FL_E_SYNC_FAILED);
+    assert_int_equal(fl_seglog_delete_before(f->log, 3), FL_E_SYNC_FAILED);
+    assert_int_equal(read_collect(f, 1), FL_E_SYNC_FAILED);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 5);
+    fx_close(f);
+    /* reopen and recover: the record whose sync failed may or may not be there */
+    assert_int_equal(fx_open(f), 0);
+    assert_true(f->ngot == 5 || f->ngot == 6);
+    assert_got_range(f, 1, f->ngot);
+    append_n(f, 1);
+}
+
+static void test_batch_timer_sync_error(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_BATCH;
+    f->o.batch_window_us = 100;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 2);
+    assert_int_equal(sim_disk_inject_io_error(f->disk, SIM_DISK_OP_SYNC, 1, false, NULL), 0);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 1000);
+    assert_int_equal(f->durable_calls, 0);
+    assert_int_equal(append_one(f, NULL), FL_E_SYNC_FAILED);
+}
+
+static void test_enospc(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 1100;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 3);
+    uint64_t total = sim_disk_total_bytes(f->disk);
+    sim_disk_set_space_budget(f->disk, total + RECSIZE - 1);
+    assert_int_equal(append_one(f, NULL), FL_E_NOSPC);
+    assert_int_equal(fl_seglog_next_recno(f->log), 4);
+    sim_disk_set_space_budget(f->disk, UINT64_MAX);
+    append_n(f, 4); /* 7 records: the segment is full */
+    /* room for the seal but not for the new segment's header */
+    total = sim_disk_total_bytes(f->disk);
+    sim_disk_set_space_budget(f->disk, total + FL_SEAL_RECORD_SIZE);
+    assert_int_equal(append_one(f, NULL), FL_E_NOSPC);
+    assert_int_equal(fl_seglog_next_recno(f->log), 8);
+    assert_int_equal(segments(f).n, 1);
+    sim_disk_set_space_budget(f->disk, UINT64_MAX);
+    append_n(f, 1);
+    assert_int_equal(segments(f).n, 2);
+    fx_close(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 8);
+}
+
+static void test_failed_creation_then_crash(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 1100;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 7);
+    /* the new segment's file cannot be created: the old one stays sealed */
+    assert_int_equal(sim_disk_inject_io_error(f->disk, SIM_DISK_OP_OPEN, 1, false, NULL), 0);
+    assert_int_equal(append_one(f, NULL), FL_E_IO);
+    fx_power_loss_exact(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0); /* a sealed newest segment is not damage */
+    assert_got_range(f, 1, 7);
+    append_n(f, 1);
+    assert_int_equal(segments(f).n, 2);
+    fx_close(f);
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 8);
+}
+
+static int files_cb(void *arg, const char *path)
+{
+    int *n = arg;
+    assert_true(strncmp(path, DIR "/", 4) == 0);
+    (*n)++;
+    return 0;
+}
+
+static void test_list_files(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 1100;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 20);
+    fl_file *h = NULL;
+    assert_int_equal(
+        sim_disk_file_open(f->disk, DIR "/other.txt", FL_FILE_WRITE | FL_FILE_CREATE, &h), 0);
+    sim_disk_file_close(f->disk, h);
+    int n = 0;
+    assert_int_equal(fl_seglog_list_files(f->log, files_cb, &n), 0);
+    assert_int_equal(n, (int)segments(f).n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sync_policy_parse),
+        cmocka_unit_test_setup_teardown(test_options_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_by_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_before_never_reuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_big_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_always, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_batch_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_batch_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_none, setup, teardown),
+        cmocka_unit_test(test_fault_matrix),
+        cmocka_unit_test(test_random_power_loss),
+        cmocka_unit_test(test_damage_in_older_segment),
+        cmocka_unit_test(test_missing_middle_segment),
+        cmocka_unit_test_setup_teardown(test_bad_header_last_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsealed_older_segment_resealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_newest_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_error_leaves_log_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_error_poisons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_timer_sync_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_creation_then_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_files, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
