@@ -443,6 +443,21 @@ static int value_array(ctx *c, json_t *v)
     return json_is_array(v) ? 0 : type_error(c, v, "an array");
 }
 
+/* True for a well-formed duration whose fraction is finer than the unit
+ * allows ("1.5us"): it parses once the fraction digits are removed. */
+static bool finer_than_us(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    if (dot == NULL || strlen(s) >= 64)
+        return false;
+    size_t k = strspn(dot + 1, "0123456789");
+    char buf[64];
+    memcpy(buf, s, (size_t)(dot - s));
+    snprintf(buf + (dot - s), sizeof buf - (size_t)(dot - s), "%s", dot + 1 + k);
+    uint64_t v;
+    return k > 0 && sim_parse_duration(buf, &v) == 0;
+}
+
 static int value_duration(ctx *c, json_t *v, uint64_t *out)
 {
     if (!json_is_string(v))
@@ -453,6 +468,8 @@ static int value_duration(ctx *c, json_t *v, uint64_t *out)
         return fail(c, false, "a duration must not be negative, got \"%s\"", s);
     if (rc == FL_E_OVERFLOW)
         return fail(c, false, "duration \"%s\" is too large", s);
+    if (rc < 0 && finer_than_us(s))
+        return fail(c, false, "duration \"%s\" is finer than a microsecond", s);
     if (rc < 0)
         return type_error(c, v, "a duration like \"250ms\" (units us, ms, s, m, h, d)");
     return 0;
