@@ -1472,6 +1472,39 @@ static void test_trace_records_api_and_callbacks(void **state)
     assert_int_equal(t.state, 4);
 }
 
+/* The same seed gives the same history, jittered delays included. */
+static uint64_t run_jittered(uint64_t seed)
+{
+    sim_ctx_options so = SIM_CTX_OPTIONS_INIT;
+    so.seed = seed;
+    sim_ctx *ctx = sim_ctx_new(&so);
+    sim_node *cn;
+    assert_int_equal(sim_node_new(ctx, "app", &cn), 0);
+    const fl_runtime *rt = sim_node_runtime(cn);
+    fl_client *c;
+    assert_int_equal(fl_client_new(rt, "pub-1", NULL, &c), 0);
+    fl_chooser ch;
+    assert_int_equal(fl_chooser_default_new(&ch), 0);
+    assert_int_equal(fl_chooser_default_add(&ch, "a", NULL), 0);
+    assert_int_equal(fl_client_set_chooser(c, &ch), 0);
+    assert_int_equal(fl_client_set_connection_timeout(c, 30 * S), 0);
+    assert_int_equal(fl_client_connect(c), 0); /* default delay: jitter 1.0 */
+    sim_run_until(ctx, 40 * S);
+    assert_int_equal(fl_client_state_get(c), FL_CLIENT_GAVE_UP);
+    uint64_t h = sim_history_hash(sim_ctx_history(ctx));
+    fl_client_free(c);
+    sim_ctx_free(ctx);
+    return h;
+}
+
+static void test_deterministic_with_jitter(void **state)
+{
+    (void)state;
+    uint64_t a = run_jittered(7), b = run_jittered(7), d = run_jittered(8);
+    assert_true(a == b);
+    assert_true(a != d);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1503,6 +1536,7 @@ int main(void)
         T(test_give_up_by_delay_strategy),
         T(test_no_servers),
         T(test_trace_records_api_and_callbacks),
+        cmocka_unit_test(test_deterministic_with_jitter),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
