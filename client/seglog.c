@@ -85,6 +85,14 @@
 #define PATH_CAP     (DIR_MAX + 64)
 #define MIN_SEG_SIZE (FL_SEG_HEADER_SIZE + FL_SEAL_RECORD_SIZE + FL_RECORD_HEADER_SIZE)
 #define ERR_CAP      256
+#define INDEX_STRIDE (64u * 1024)
+#define INDEX_MAX    (1u << 20) /* points per segment at most */
+
+/* A sparse index point: the record `recno` starts at byte `offset`. */
+typedef struct idx_point {
+    uint64_t recno;
+    uint64_t offset;
+} idx_point;
 
 typedef struct seg {
     uint64_t id;
@@ -94,6 +102,11 @@ typedef struct seg {
     uint64_t end;        /* end of the last good record or of the seal */
     int sealed;
     int holes; /* salvage left damaged regions between good records */
+    /* Sparse index: the first record at or after every INDEX_STRIDE bytes,
+     * in an array sized when the segment is created or recovered (so appends
+     * never allocate); reads start from the nearest point. */
+    idx_point *idx;
+    size_t nidx, capidx;
 } seg;
 
 struct fl_seglog {
@@ -251,6 +264,52 @@ static int reserve(uint8_t **buf, size_t *cap, size_t need)
     *buf = p;
     *cap = need;
     return 0;
+}
+
+/* Allocate the sparse index of a segment that may grow to `bytes`. */
+static int index_alloc(seg *s, uint64_t bytes)
+{
+    uint64_t n = bytes / INDEX_STRIDE + 2;
+    if (n > INDEX_MAX)
+        n = INDEX_MAX;
+    s->idx = malloc((size_t)n * sizeof *s->idx);
+    if (!s->idx)
+        return FL_E_NOMEM;
+    s->capidx = (size_t)n;
+    s->nidx = 0;
+    return 0;
+}
+
+/* Note that record `recno` starts at `offset` (records come in order). */
+static void index_note(seg *s, uint64_t recno, uint64_t offset)
+{
+    if (s->nidx == s->capidx)
+        return;
+    if (s->nidx && offset / INDEX_STRIDE == s->idx[s->nidx - 1].offset / INDEX_STRIDE)
+        return;
+    s->idx[s->nidx].recno = recno;
+    s->idx[s->nidx].offset = offset;
+    s->nidx++;
+}
+
+/* Where to start reading segment s for record `from`: the offset, and in
+ * *expect the record number found there. */
+static uint64_t index_find(const seg *s, uint64_t from, uint64_t *expect)
+{
+    size_t lo = 0, hi = s->nidx;
+    if (hi == 0 || s->idx[0].recno > from) {
+        *expect = s->first_recno;
+        return FL_SEG_HEADER_SIZE;
+    }
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->idx[mid].recno <= from)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *expect = s->idx[lo].recno;
+    return s->idx[lo].offset;
 }
 
 static int push_seg(fl_seglog *log, const seg *s)
@@ -429,8 +488,19 @@ static int create_segment(fl_seglog *log)
         }
     }
     if (rc == 0) {
-        seg s = {h.segment_id, h.salt, h.first_recno, h.first_recno - 1, FL_SEG_HEADER_SIZE, 0, 0};
-        rc = push_seg(log, &s);
+        seg s = {h.segment_id,
+                 h.salt,
+                 h.first_recno,
+                 h.first_recno - 1,
+                 FL_SEG_HEADER_SIZE,
+                 0,
+                 0,
+                 NULL,
+                 0,
+                 0};
+        rc = index_alloc(&s, log->o.segment_size);
+        if (rc == 0 && (rc = push_seg(log, &s)) != 0)
+            free(s.idx);
     }
     if (rc) {
         set_err(log, "create %s: %s: %s", path, step, fl_strerror(rc));
@@ -507,7 +577,8 @@ typedef struct recovery {
     fl_seglog *log;
     fl_seglog_record_fn on_record;
     void *arg;
-    int stop_rc; /* non-zero: on_record asked to stop */
+    int stop_rc;   /* non-zero: on_record asked to stop */
+    seg *building; /* the segment being scanned (its index is filled) */
     fl_store_recovery *rep;
     size_t text_len;
     int dir_dirty;
@@ -527,6 +598,8 @@ static int reader_fn(void *arg, uint64_t off, void *buf, size_t len, size_t *nre
 static int scan_record_cb(void *arg, const fl_record *rec)
 {
     recovery *rc = arg;
+    if (rc->building)
+        index_note(rc->building, rec->recno, rec->offset);
     if (!rc->on_record)
         return 0;
     int v = rc->on_record(rc->arg, rec->recno, rec->type, rec->payload, rec->len);
@@ -946,6 +1019,13 @@ static int recover_one(recovery *rv, uint64_t id, int is_last, int *outcome, fl_
     }
 
     /* records */
+    seg s = {id, h.salt, h.first_recno, h.first_recno - 1, FL_SEG_HEADER_SIZE, 0, 0, NULL, 0, 0};
+    rc = index_alloc(&s, size > log->o.segment_size ? size : log->o.segment_size);
+    if (rc) {
+        f_close(log, f);
+        return rc;
+    }
+    rv->building = &s;
     file_reader r = {log, f};
     fl_scan_opts so = FL_SCAN_OPTS_INIT;
     so.mode = (fl_recovery_mode)mode;
@@ -954,26 +1034,33 @@ static int recover_one(recovery *rv, uint64_t id, int is_last, int *outcome, fl_
     fl_scan_report sr;
     char why[200] = "";
     rc = fl_seg_scan(reader_fn, &r, &so, scan_record_cb, rv, &sr, why, sizeof why);
+    rv->building = NULL;
     if (rv->stop_rc) {
+        free(s.idx);
         f_close(log, f);
         set_err(log, "recovery stopped by the record callback (%d)", rv->stop_rc);
         return rv->stop_rc < 0 ? rv->stop_rc : FL_E_STATE;
     }
     if (rc == FL_E_DAMAGED || (rc == 0 && mode == FL_RECOVERY_TOLERATE_TORN_TAIL && sr.damaged &&
                                (!is_last || !only_torn_tail(&sr)))) {
+        free(s.idx);
         f_close(log, f);
         return damaged_refusal(log, id, why[0] ? why : "damaged records");
     }
     if (rc) {
+        free(s.idx);
         f_close(log, f);
         set_err(log, "scan %s: %s%s%s", path, fl_strerror(rc), why[0] ? ": " : "", why);
         return rc;
     }
-    seg s = {id, h.salt, h.first_recno, sr.last_recno, sr.end_offset, sr.sealed, 0};
+    s.last_recno = sr.last_recno;
+    s.end = sr.end_offset;
+    s.sealed = sr.sealed;
     s.holes = mode == FL_RECOVERY_SALVAGE && loses_records(&sr);
     if (sr.damaged) {
         rc = repair_segment(rv, &s, f, &sr);
         if (rc) {
+            free(s.idx);
             f_close(log, f);
             return rc;
         }
@@ -981,6 +1068,7 @@ static int recover_one(recovery *rv, uint64_t id, int is_last, int *outcome, fl_
     rv->rep->records_ok += sr.records_ok;
     rc = push_seg(log, &s);
     if (rc) {
+        free(s.idx);
         f_close(log, f);
         return rc;
     }
@@ -1070,7 +1158,7 @@ int fl_seglog_open(const fl_seglog_options *opts, fl_seglog_record_fn on_record,
     if (rc) {
         set_err(log, "create directory %s: %s", log->dir, fl_strerror(rc));
     } else {
-        recovery rv = {log, on_record, arg, 0, report, 0, 0};
+        recovery rv = {log, on_record, arg, 0, NULL, report, 0, 0};
         rc = recover(log, &rv);
     }
     if (rc == 0)
@@ -1096,6 +1184,8 @@ void fl_seglog_close(fl_seglog *log)
     fl_rt_timer_cancel(log->rt, log->batch_timer);
     fl_rt_timer_cancel(log->rt, log->notify_timer);
     f_close(log, log->af);
+    for (size_t i = 0; i < log->nsegs; i++)
+        free(log->segs[i].idx);
     free(log->segs);
     free(log->wbuf);
     free(log->rbuf);
@@ -1184,6 +1274,7 @@ int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_
                 (unsigned long long)a->end, fl_strerror(rc));
         return rc;
     }
+    index_note(a, log->next_recno, a->end);
     a->end += size;
     a->last_recno = log->next_recno;
     if (recno)
@@ -1271,6 +1362,8 @@ int fl_seglog_delete_before(fl_seglog *log, uint64_t recno)
     }
     if (k == 0)
         return rc;
+    for (size_t i = 0; i < k; i++)
+        free(log->segs[i].idx);
     memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
     log->nsegs -= k;
     int src = d_sync(log);
@@ -1351,9 +1444,10 @@ static int read_segment_salvage(fl_seglog *log, fl_file *f, uint64_t from, fl_se
 static int read_segment(fl_seglog *log, const seg *s, fl_file *f, uint64_t from,
                         fl_seglog_record_fn fn, void *arg)
 {
-    uint64_t fpos = FL_SEG_HEADER_SIZE; /* file offset of rbuf[have] */
+    uint64_t expect = 0;
+    uint64_t fpos = index_find(s, from, &expect); /* file offset of rbuf[have] */
     size_t have = 0, pos = 0;
-    uint64_t expect = s->first_recno;
+    unsigned nreads = 0;
     while (fpos - have + pos < s->end) {
         size_t avail = have - pos;
         fl_record rec;
@@ -1376,6 +1470,11 @@ static int read_segment(fl_seglog *log, const seg *s, fl_file *f, uint64_t from,
                 return rc;
             uint64_t left = s->end - fpos;
             size_t want = log->rcap - have;
+            /* The first read only needs to reach past the wanted record (an
+             * index point is at most one stride before it); a long read
+             * continues with full chunks. */
+            if (nreads++ == 0 && want > INDEX_STRIDE && need <= INDEX_STRIDE)
+                want = INDEX_STRIDE;
             if (want > left)
                 want = (size_t)left;
             size_t n = 0;

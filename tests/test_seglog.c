@@ -481,6 +481,31 @@ static void test_read_ranges(void **state)
     fx_close(f);
 }
 
+/* Reads from many record numbers inside large segments (the sparse index),
+ * both as appended and as rebuilt by recovery. */
+static void test_read_indexed(void **state)
+{
+    fx *f = *state;
+    f->o.segment_size = 1 << 20;
+    f->o.sync = FL_SYNC_NONE;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 12000); /* about 1.6 MB: two segments */
+    assert_int_equal(segments(f).n, 2);
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t from = 1; from <= 12000; from += 97) {
+            f->ngot = 0;
+            stopper st = {f, 3};
+            assert_int_equal(fl_seglog_read(f->log, from, stop_cb, &st), 0);
+            assert_got_range(f, from, from + 2 > 12000 ? 12000 : from + 2);
+        }
+        assert_int_equal(read_collect(f, 11999), 0);
+        assert_got_range(f, 11999, 12000);
+        fx_close(f);
+        assert_int_equal(fx_open(f), 0);
+        assert_got_range(f, 1, 12000);
+    }
+}
+
 static int big_cb(void *arg, uint64_t recno, unsigned type, const uint8_t *p, size_t len)
 {
     size_t *n = arg;
@@ -1125,6 +1150,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_before_never_reuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_big_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_indexed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_always, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_batch_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_batch_count, setup, teardown),
