@@ -70,7 +70,7 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 LIBS       := $(SIM_LIB) $(CLIENT_LIB)
 
-.PHONY: all run test unit-tests scenario-tests coverage asan fuzz fuzz-build \
+.PHONY: all run test unit-tests script-tests scenario-tests coverage asan fuzz fuzz-build \
         bench install clean help format format-check deps cli tests
 .DEFAULT_GOAL := all
 
@@ -118,11 +118,15 @@ $(B)/fuzz/%: tests/fuzz/%.c $(LIBS)
 unit-tests: $(TEST_BIN) ## run every cmocka binary of this variant (JUnit XML under reports/junit/)
 	@bash ci/run-tests.sh $(B) $(TEST_BIN)
 
+script-tests: $(CLI) ## schema/loader agreement and shell tests (tests/test_*.sh BUILD_DIR)
+	@python3 tests/check_schema.py . && echo "schema-check: scenarios/schema.json agrees with the loader corpora"
+	@set -e; for t in $(sort $(wildcard tests/test_*.sh)); do bash $$t $(B); done
+
 scenario-tests: $(CLI) ## run the scenario library as the regression suite
 	@bash ci/run-scenarios.sh $(B)
 
 test: deps ## install deps, build, run every unit test and the scenario regression suite
-	@$(MAKE) --no-print-directory BUILD=$(BUILD) unit-tests scenario-tests
+	@$(MAKE) --no-print-directory BUILD=$(BUILD) unit-tests script-tests scenario-tests
 
 run: deps ## install deps, build, run the scenario library, print the summary
 	@$(MAKE) --no-print-directory BUILD=$(BUILD) $(CLI) $(TEST_BIN)
