@@ -3,11 +3,13 @@
  * Design note.
  *
  * State. The log keeps an in-memory list of its segments, oldest first, each
- * with its id, salt, first/last record number and the end offset of its last
- * good record (or seal). The newest segment is the active one; only it is
- * kept open. Appends encode into one reusable write buffer and issue one
- * file write at the tracked end offset, so a failed write can be cut back by
- * truncating to that offset and the log is unchanged.
+ * with its id, salt, first/last record number, the end offset of its last
+ * good record (or seal) and a sparse index (the first record in every 64 KiB
+ * of the file, filled by recovery and by appends into an array sized up
+ * front) so a read from any record number starts near it. The newest segment is the active one;
+ * only it is kept open. Appends encode into one reusable write buffer and issue one file write at
+ * the tracked end offset, so a failed write can be cut back by truncating to that offset and the
+ * log is unchanged.
  *
  * Segment ids double as creation times. The record format's header has no
  * creation time, so a new segment's id is max(highest id ever seen + 1,
@@ -63,7 +65,8 @@
  *
  * Durability: durable_recno is the highest record number covered by a
  * successful file sync of its segment (rotation syncs the sealed segment, so
- * everything in older segments is durable). on_durable runs from the runtime
+ * everything in older segments is durable; open syncs the newest segment, so
+ * what survived a process crash is durable too). on_durable runs from the runtime
  * loop: directly from the batch timer, or from a zero-delay notify timer
  * armed after a sync inside append/rotate; fl_seglog_sync calls it itself.
  */
@@ -1114,6 +1117,11 @@ static int recover(fl_seglog *log, recovery *rv)
     free(l.ids);
     if (rc == 0 && rv->dir_dirty)
         rc = d_sync(log);
+    /* After a process crash the newest segment's records may still be only
+     * in the cache: make what recovery read durable, so durable_recno is
+     * true from the start. */
+    if (rc == 0 && log->af && (rc = f_sync(log, log->af)) != 0)
+        set_err(log, "sync of the newest segment: %s", fl_strerror(rc));
     if (rc)
         return rc;
     if (log->nsegs == 0)
