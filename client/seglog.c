@@ -6,10 +6,11 @@
  * with its id, salt, first/last record number, the end offset of its last
  * good record (or seal) and a sparse index (the first record in every 64 KiB
  * of the file, filled by recovery and by appends into an array sized up
- * front) so a read from any record number starts near it. The newest segment is the active one;
- * only it is kept open. Appends encode into one reusable write buffer and issue one file write at
- * the tracked end offset, so a failed write can be cut back by truncating to that offset and the
- * log is unchanged.
+ * front) so a read from any record number starts near it. The newest segment
+ * is the active one; only it is kept open. Appends encode into one reusable
+ * write buffer and issue one file write at the tracked end offset, so a
+ * failed write can be cut back by truncating to that offset and the log is
+ * unchanged.
  *
  * Segment ids double as creation times. The record format's header has no
  * creation time, so a new segment's id is max(highest id ever seen + 1,
@@ -56,7 +57,11 @@
  * that no record is missing (prev_last_recno equals its last record) gets
  * its seal written again (strict refuses it). Under salvage a damaged region
  * in the middle of a segment stays in the file (records after it survive),
- * so every later open reports and quarantines it again.
+ * so every later open reports and quarantines it again. A newest segment
+ * whose header is cut short (a torn creation) counts as a torn tail. The
+ * records of a segment dropped for a bad header are unknown and not counted
+ * in records_dropped (salvage counts the record-number gap it leaves). A
+ * missing first segment cannot be told from one removed by delete_before.
  *
  * Record numbers continue from the newest kept segment. Recovery that drops
  * a tail (records that were never durable, or were damaged) rolls the next
@@ -66,9 +71,10 @@
  * Durability: durable_recno is the highest record number covered by a
  * successful file sync of its segment (rotation syncs the sealed segment, so
  * everything in older segments is durable; open syncs the newest segment, so
- * what survived a process crash is durable too). on_durable runs from the runtime
- * loop: directly from the batch timer, or from a zero-delay notify timer
- * armed after a sync inside append/rotate; fl_seglog_sync calls it itself.
+ * what survived a process crash is durable too). on_durable runs from the
+ * runtime loop: directly from the batch timer, or from a zero-delay notify
+ * timer armed after a sync inside append/rotate; fl_seglog_sync calls it
+ * itself.
  */
 #include "faultline/seglog.h"
 
@@ -123,7 +129,7 @@ struct fl_seglog {
     uint64_t next_recno;
     uint64_t durable_recno;
     uint64_t notified_recno; /* last value given to on_durable */
-    uint32_t unsynced;       /* appends since the last sync */
+    uint64_t unsynced;       /* appends since the last sync */
     int tail_dirty;          /* a failed write may have left bytes past the end */
     int poisoned;
     fl_timer_id batch_timer, notify_timer;
