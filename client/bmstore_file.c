@@ -1,0 +1,1088 @@
+/* The file bookmark store: duplicate filtering and resume points for
+ * bookmark subscriptions, kept in a segmented checksummed log
+ * (faultline/seglog.h) so they survive restarts.
+ *
+ * Design note.
+ *
+ * State: exactly the memory bookmark store's (bmstore_mem.c), so the two
+ * give the same answers and byte-identical resume points. Per sub id
+ * (sorted array) a sorted array of publishers, and per publisher the
+ * highest sequence logged, the contiguous point (the highest discarded
+ * sequence with every earlier logged one discarded too, and its timestamp)
+ * and a ring of the entries logged above the point, ascending, each flagged
+ * discarded or not. Invariant: highest_seen is the last ring entry, or the
+ * point when the ring is empty; the first ring entry is never discarded.
+ *
+ * Records (segment kind FL_SEG_KIND_BOOKMARK_STORE, big-endian):
+ *   LOG       sub_len u16, sub, publisher u64, seq u64, ts i64
+ *   DISCARD   sub_len u16, sub, publisher u64, seq u64
+ *   PURGE     all u8, sub_len u16, sub
+ *   CK_BEGIN  id u64
+ *   CK_PUB    sub_len u16, sub, publisher u64, flags u8 (1: has point,
+ *             2: continues the previous CK_PUB of this publisher),
+ *             point_seq u64, point_ts i64, count u32,
+ *             count x (seq u64, ts i64, discarded u8)
+ *   CK_END    id u64, number of CK_PUB records u64
+ * Only calls that change the state are written: a log() answered from the
+ * state (a duplicate or a redelivery) and a discard of an unknown bookmark
+ * write nothing. Persisted acks change nothing in the state (as in the
+ * memory store) and are not written.
+ *
+ * Recovery applies LOG / DISCARD / PURGE to the state in record order. A
+ * checkpoint (CK_BEGIN, CK_PUB..., CK_END) is built in a shadow state and
+ * replaces the state only when its CK_END arrives with the right id and
+ * count; an incomplete checkpoint (a crash during prune) is ignored, and
+ * the normal records written after it still apply to the state.
+ *
+ * Prune writes a checkpoint of the whole state at the head, syncs the log
+ * (whatever the policy: the checkpoint must be durable before what it
+ * replaces goes) and deletes every segment wholly before CK_BEGIN. It runs
+ * when asked, and by itself after a discard once the bytes written since
+ * the last checkpoint pass four segments and twice the last checkpoint's
+ * size (so a large live state is not rewritten over and over).
+ *
+ * After a crash, entries logged but not discarded come back logged and not
+ * discarded, so their redelivery counts as new (anchors.md). A failed sync
+ * poisons the handle (FL_E_SYNC_FAILED until reopened).
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "faultline/bookmark.h"
+#include "faultline/buf.h"
+#include "faultline/error.h"
+#include "faultline/record.h"
+#include "faultline/seglog.h"
+#include "faultline/store.h"
+#include "store_util.h"
+
+#define REC_LOG      (FL_REC_TYPE_USER_MIN + 0u)
+#define REC_DISCARD  (FL_REC_TYPE_USER_MIN + 1u)
+#define REC_PURGE    (FL_REC_TYPE_USER_MIN + 2u)
+#define REC_CK_BEGIN (FL_REC_TYPE_USER_MIN + 3u)
+#define REC_CK_PUB   (FL_REC_TYPE_USER_MIN + 4u)
+#define REC_CK_END   (FL_REC_TYPE_USER_MIN + 5u)
+
+#define SUB_MAX         4096u /* longest sub id accepted */
+#define CK_CHUNK        4096u /* ring entries per CK_PUB record */
+#define CK_ENTRY_SIZE   17u
+#define CK_FLAG_POINT   1u
+#define CK_FLAG_CONT    2u
+#define AUTO_PRUNE_SEGS 4u
+
+/* ------------------------------------------------------------------ */
+/* options (same shape as pubstore_file.c) */
+
+typedef struct file_opts {
+    fl_sync_policy sync;
+    uint64_t batch_window_us;
+    int recovery;
+    uint64_t segment_size;
+    uint32_t max_record;
+} file_opts;
+
+#define DEFAULT_SEGMENT_SIZE (4ull << 20)
+#define DEFAULT_MAX_RECORD   (1u << 20)
+
+/* Our own option on top of the shared ones (store_util.h):
+ * segment_size=<bytes> (>= 4096), the size at which segments rotate. */
+static int own_option(void *arg, const char *key, size_t klen, const char *v, size_t vlen,
+                      char *err, size_t errcap)
+{
+    file_opts *fo = arg;
+    if (klen != 12 || memcmp(key, "segment_size", 12) != 0)
+        return fl__store_errf(FL_E_INVAL, err, errcap, "options: unknown key '%.*s'", (int)klen,
+                              key);
+    uint64_t x = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+            return fl__store_errf(FL_E_INVAL, err, errcap, "options: bad segment_size '%.*s'",
+                                  (int)vlen, v);
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (vlen == 0 || x < 4096)
+        return fl__store_errf(FL_E_INVAL, err, errcap,
+                              "options: segment_size '%.*s' must be >= 4096", (int)vlen, v);
+    fo->segment_size = x;
+    return 0;
+}
+
+/* capacity is accepted and ignored (the state is bounded by what is
+ * outstanding, not by a byte budget). */
+static int parse_options(const char *text, file_opts *fo, char *err, size_t errcap)
+{
+    static const int modes[] = {
+        [FL__RECOVERY_STRICT] = FL_RECOVERY_STRICT,
+        [FL__RECOVERY_TOLERATE_TORN_TAIL] = FL_RECOVERY_TOLERATE_TORN_TAIL,
+        [FL__RECOVERY_POINT_IN_TIME] = FL_RECOVERY_POINT_IN_TIME,
+        [FL__RECOVERY_SALVAGE] = FL_RECOVERY_SALVAGE,
+    };
+    fl__store_options so;
+    fo->segment_size = DEFAULT_SEGMENT_SIZE;
+    fo->max_record = DEFAULT_MAX_RECORD;
+    int rc = fl__store_options_parse_ex(text, &so, own_option, fo, err, errcap);
+    if (rc < 0)
+        return rc;
+    fo->sync = so.sync == FL__SYNC_ALWAYS ? FL_SYNC_ALWAYS
+               : so.sync == FL__SYNC_NONE ? FL_SYNC_NONE
+                                          : FL_SYNC_BATCH;
+    fo->batch_window_us = so.batch_window_us;
+    fo->recovery = modes[so.recovery];
+    return 0;
+}
+
+static void seglog_options(const file_opts *fo, const fl_store_env *env, fl_seglog_options *o)
+{
+    o->rt = env->rt;
+    o->dir = env->dir;
+    o->kind = FL_SEG_KIND_BOOKMARK_STORE;
+    o->segment_size = fo->segment_size;
+    o->segment_age_us = 0;
+    o->recovery = fo->recovery;
+    o->sync = fo->sync;
+    o->batch_window_us = fo->batch_window_us;
+    o->batch_count = 0;
+    o->max_record = fo->max_record;
+}
+
+/* Advance *at by n, never past cap - 1 (snprintf reports what it wanted). */
+static void clamp_add(size_t *at, int n, size_t cap)
+{
+    if (n > 0)
+        *at += (size_t)n;
+    if (*at >= cap)
+        *at = cap - 1;
+}
+
+/* Append `text` JSON-escaped to out[*at..cap), NUL terminated. */
+static void json_escape(char *out, size_t cap, size_t *at, const char *text)
+{
+    for (const char *c = text; *c && *at + 7 < cap; c++) {
+        unsigned char ch = (unsigned char)*c;
+        if (ch == '"' || ch == '\\') {
+            out[(*at)++] = '\\';
+            out[(*at)++] = (char)ch;
+        } else if (ch < 0x20) {
+            *at += (size_t)snprintf(out + *at, cap - *at, "\\u%04x", ch);
+        } else {
+            out[(*at)++] = (char)ch;
+        }
+    }
+    out[*at] = '\0';
+}
+
+/* Fold records with a good checksum but an unusable body into the report,
+ * and trace what recovery dropped ("recovery_drop"). */
+static void report_recovery(const fl_store_env *env, const char *source, fl_store_recovery *rep,
+                            uint64_t bad_records)
+{
+    if (bad_records) {
+        rep->records_dropped += bad_records;
+        size_t n = strlen(rep->text);
+        snprintf(rep->text + n, sizeof rep->text - n, "%s%" PRIu64 " malformed record(s) dropped",
+                 n ? "; " : "", bad_records);
+    }
+    if (rep->records_dropped == 0 && rep->bytes_dropped == 0)
+        return;
+    char f[1024];
+    size_t at = 0;
+    clamp_add(&at, snprintf(f, sizeof f, "\"dir\":\""), sizeof f);
+    json_escape(f, sizeof f / 4, &at, env->dir);
+    clamp_add(
+        &at,
+        snprintf(f + at, sizeof f - at,
+                 "\",\"records_ok\":%" PRIu64 ",\"records_dropped\":%" PRIu64
+                 ",\"bytes_dropped\":%" PRIu64 ",\"bytes_quarantined\":%" PRIu64 ",\"text\":\"",
+                 rep->records_ok, rep->records_dropped, rep->bytes_dropped, rep->bytes_quarantined),
+        sizeof f);
+    json_escape(f, sizeof f - 2, &at, rep->text);
+    if (at > sizeof f - 2)
+        at = sizeof f - 2;
+    f[at++] = '"';
+    f[at] = '\0';
+    fl_rt_trace(env->rt, source, "recovery_drop", f);
+}
+
+/* ------------------------------------------------------------------ */
+/* state (the memory store's, see the design note) */
+
+typedef struct bm_entry {
+    uint64_t seq;
+    int64_t ts_us;
+    bool discarded;
+} bm_entry;
+
+typedef struct bm_pub {
+    uint64_t id;
+    uint64_t highest_seen;
+    bool has_point;
+    uint64_t point_seq;
+    int64_t point_ts;
+    bm_entry *ring; /* cap is a power of two (or 0) */
+    size_t cap, head, len;
+} bm_pub;
+
+typedef struct bm_sub {
+    char *id;
+    bm_pub *pubs; /* ascending id */
+    size_t npubs, cappubs;
+} bm_sub;
+
+typedef struct bm_state {
+    bm_sub *subs; /* ascending strcmp(id) */
+    size_t nsubs, capsubs;
+} bm_state;
+
+static size_t sub_pos(const bm_state *s, const char *id, bool *found)
+{
+    size_t lo = 0, hi = s->nsubs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->subs[mid].id, id);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static bm_sub *sub_find(const bm_state *s, const char *id)
+{
+    bool found;
+    size_t i = sub_pos(s, id, &found);
+    return found ? &s->subs[i] : NULL;
+}
+
+static size_t pub_pos(const bm_sub *sub, uint64_t id, bool *found)
+{
+    size_t lo = 0, hi = sub->npubs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t v = sub->pubs[mid].id;
+        if (v == id) {
+            *found = true;
+            return mid;
+        }
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static bm_pub *pub_find(const bm_sub *sub, uint64_t id)
+{
+    bool found;
+    size_t i = pub_pos(sub, id, &found);
+    return found ? &sub->pubs[i] : NULL;
+}
+
+static bm_entry *ent(const bm_pub *p, size_t i)
+{
+    return &p->ring[(p->head + i) & (p->cap - 1)];
+}
+
+static size_t ent_find(const bm_pub *p, uint64_t seq)
+{
+    size_t lo = 0, hi = p->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t v = ent(p, mid)->seq;
+        if (v == seq)
+            return mid;
+        if (v < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return p->len;
+}
+
+static bm_sub *sub_get(bm_state *s, const char *id)
+{
+    bool found;
+    size_t i = sub_pos(s, id, &found);
+    if (found)
+        return &s->subs[i];
+    if (s->nsubs == s->capsubs) {
+        size_t ncap = s->capsubs ? s->capsubs * 2 : 4;
+        bm_sub *n = realloc(s->subs, ncap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->subs = n;
+        s->capsubs = ncap;
+    }
+    char *copy = strdup(id);
+    if (!copy)
+        return NULL;
+    memmove(&s->subs[i + 1], &s->subs[i], (s->nsubs - i) * sizeof *s->subs);
+    s->subs[i] = (bm_sub){.id = copy};
+    s->nsubs++;
+    return &s->subs[i];
+}
+
+static bm_pub *pub_get(bm_sub *sub, uint64_t id)
+{
+    bool found;
+    size_t i = pub_pos(sub, id, &found);
+    if (found)
+        return &sub->pubs[i];
+    if (sub->npubs == sub->cappubs) {
+        size_t ncap = sub->cappubs ? sub->cappubs * 2 : 4;
+        bm_pub *n = realloc(sub->pubs, ncap * sizeof *n);
+        if (!n)
+            return NULL;
+        sub->pubs = n;
+        sub->cappubs = ncap;
+    }
+    memmove(&sub->pubs[i + 1], &sub->pubs[i], (sub->npubs - i) * sizeof *sub->pubs);
+    sub->pubs[i] = (bm_pub){.id = id};
+    sub->npubs++;
+    return &sub->pubs[i];
+}
+
+static void sub_clear(bm_sub *sub)
+{
+    for (size_t i = 0; i < sub->npubs; i++)
+        free(sub->pubs[i].ring);
+    free(sub->pubs);
+    free(sub->id);
+}
+
+static void state_free(bm_state *st)
+{
+    for (size_t i = 0; i < st->nsubs; i++)
+        sub_clear(&st->subs[i]);
+    free(st->subs);
+    memset(st, 0, sizeof *st);
+}
+
+static void state_purge(bm_state *st, const char *sub_id)
+{
+    if (sub_id == NULL) {
+        for (size_t i = 0; i < st->nsubs; i++)
+            sub_clear(&st->subs[i]);
+        st->nsubs = 0;
+        return;
+    }
+    bool found;
+    size_t i = sub_pos(st, sub_id, &found);
+    if (!found)
+        return;
+    sub_clear(&st->subs[i]);
+    memmove(&st->subs[i], &st->subs[i + 1], (st->nsubs - i - 1) * sizeof *st->subs);
+    st->nsubs--;
+}
+
+/* Remove a sub left without publishers by a failed insertion. */
+static void sub_drop_if_empty(bm_state *st, const char *id)
+{
+    bm_sub *sub = sub_find(st, id);
+    if (sub && sub->npubs == 0)
+        state_purge(st, id);
+}
+
+static int ring_push(bm_pub *p, uint64_t seq, int64_t ts, bool discarded)
+{
+    if (p->len == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 16;
+        if (ncap > SIZE_MAX / sizeof(bm_entry))
+            return FL_E_NOMEM;
+        bm_entry *r = malloc(ncap * sizeof *r);
+        if (!r)
+            return FL_E_NOMEM;
+        for (size_t i = 0; i < p->len; i++)
+            r[i] = *ent(p, i);
+        free(p->ring);
+        p->ring = r;
+        p->cap = ncap;
+        p->head = 0;
+    }
+    *ent(p, p->len) = (bm_entry){.seq = seq, .ts_us = ts, .discarded = discarded};
+    p->len++;
+    p->highest_seen = seq;
+    return 0;
+}
+
+static void advance_point(bm_pub *p)
+{
+    while (p->len && ent(p, 0)->discarded) {
+        bm_entry *e = ent(p, 0);
+        p->has_point = true;
+        p->point_seq = e->seq;
+        p->point_ts = e->ts_us;
+        p->head = (p->head + 1) & (p->cap - 1);
+        p->len--;
+    }
+}
+
+/* 1 if a sequence at or below highest_seen counts as a duplicate. */
+static int lookup_is_dup(const bm_pub *p, uint64_t seq)
+{
+    if (p->has_point && seq <= p->point_seq)
+        return 1;
+    size_t i = ent_find(p, seq);
+    return i == p->len ? 1 : ent(p, i)->discarded;
+}
+
+/* What log() would answer without changing anything: 1 duplicate, 0 a
+ * redelivery of a logged entry, 2 new (must be logged). */
+static int log_verdict(const bm_state *st, const char *sub_id, const fl_store_bookmark *bm)
+{
+    const bm_sub *sub = sub_find(st, sub_id);
+    const bm_pub *p = sub ? pub_find(sub, bm->publisher) : NULL;
+    if (p == NULL || bm->sequence > p->highest_seen)
+        return 2;
+    return lookup_is_dup(p, bm->sequence);
+}
+
+/* Apply a new log entry (log_verdict said 2). */
+static int state_log(bm_state *st, const char *sub_id, uint64_t pub, uint64_t seq, int64_t ts)
+{
+    bm_sub *sub = sub_get(st, sub_id);
+    if (!sub)
+        return FL_E_NOMEM;
+    bm_pub *p = pub_get(sub, pub);
+    if (!p) {
+        sub_drop_if_empty(st, sub_id);
+        return FL_E_NOMEM;
+    }
+    if (p->len || p->has_point) {
+        if (seq <= p->highest_seen)
+            return FL_E_CORRUPT; /* only possible from a damaged log */
+    }
+    if (ring_push(p, seq, ts, false) != 0) {
+        if (p->len == 0 && !p->has_point) {
+            bool found;
+            size_t i = pub_pos(sub, pub, &found);
+            memmove(&sub->pubs[i], &sub->pubs[i + 1], (sub->npubs - i - 1) * sizeof *sub->pubs);
+            sub->npubs--;
+            sub_drop_if_empty(st, sub_id);
+        }
+        return FL_E_NOMEM;
+    }
+    return 0;
+}
+
+/* The ring entry a discard would mark, or NULL if the discard is a no-op. */
+static bm_entry *discard_target(const bm_state *st, const char *sub_id, uint64_t pub, uint64_t seq,
+                                bm_pub **pp)
+{
+    bm_sub *sub = sub_find(st, sub_id);
+    bm_pub *p = sub ? pub_find(sub, pub) : NULL;
+    if (!p)
+        return NULL;
+    size_t i = ent_find(p, seq);
+    if (i == p->len || ent(p, i)->discarded)
+        return NULL;
+    *pp = p;
+    return ent(p, i);
+}
+
+static void state_discard(bm_state *st, const char *sub_id, uint64_t pub, uint64_t seq)
+{
+    bm_pub *p = NULL;
+    bm_entry *e = discard_target(st, sub_id, pub, seq, &p);
+    if (e == NULL)
+        return;
+    e->discarded = true;
+    advance_point(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* the store */
+
+typedef struct bmstore_file {
+    const fl_runtime *rt;
+    fl_seglog *log;
+    file_opts opts;
+    bm_state st;
+    int poison;
+    fl_buf scratch;
+    uint64_t bytes_since_ck; /* record bytes appended since the last checkpoint */
+    uint64_t ck_bytes;       /* size of the last checkpoint */
+    uint64_t ck_id;          /* id of the last checkpoint written or recovered */
+    /* recovery only */
+    bm_state shadow;
+    bool in_ck;
+    uint64_t shadow_id, shadow_pubs;
+    uint64_t bad_records;
+    bool strict;
+    char err[256];
+} bmstore_file;
+
+static void set_err(bmstore_file *s, const char *what, int rc)
+{
+    const char *detail = s->log ? fl_seglog_last_error(s->log) : "";
+    snprintf(s->err, sizeof s->err, "bmstore file: %s: %s%s%s", what, fl_strerror(rc),
+             detail[0] ? ": " : "", detail);
+}
+
+static int fail(bmstore_file *s, const char *what, int rc)
+{
+    if (rc == FL_E_SYNC_FAILED)
+        s->poison = FL_E_SYNC_FAILED;
+    set_err(s, what, rc);
+    return rc;
+}
+
+static int check_args(bmstore_file *s, const char *op, const char *sub_id,
+                      const fl_store_bookmark *bm)
+{
+    if (!sub_id || !bm) {
+        snprintf(s->err, sizeof s->err, "%s: NULL sub id or bookmark", op);
+        return FL_E_INVAL;
+    }
+    if (bm->publisher == 0 || bm->ts_us > FL_TIME_MAX_US) {
+        snprintf(s->err, sizeof s->err, "%s: publisher 0 or timestamp out of range", op);
+        return FL_E_INVAL;
+    }
+    if (strlen(sub_id) > SUB_MAX) {
+        snprintf(s->err, sizeof s->err, "%s: sub id longer than %u bytes", op, SUB_MAX);
+        return FL_E_INVAL;
+    }
+    return 0;
+}
+
+static int append_rec(bmstore_file *s, unsigned type, const char *what)
+{
+    int rc = fl_seglog_append(s->log, type, s->scratch.data, (uint32_t)s->scratch.len, NULL);
+    if (rc < 0)
+        return fail(s, what, rc);
+    s->bytes_since_ck += fl_record_size((uint32_t)s->scratch.len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* record codec */
+
+typedef struct rd {
+    const uint8_t *p;
+    size_t len, at;
+    bool bad;
+} rd;
+
+static uint64_t rd_u(rd *r, size_t n)
+{
+    if (r->bad || r->len - r->at < n) {
+        r->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | r->p[r->at + i];
+    r->at += n;
+    return v;
+}
+
+/* Copy a u16-length-prefixed sub id into out (SUB_MAX + 1 bytes). */
+static void rd_sub(rd *r, char *out)
+{
+    size_t n = (size_t)rd_u(r, 2);
+    if (r->bad || n > SUB_MAX || r->len - r->at < n || memchr(r->p + r->at, 0, n)) {
+        r->bad = true;
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, r->p + r->at, n);
+    out[n] = '\0';
+    r->at += n;
+}
+
+static int put_sub(fl_buf *b, const char *sub)
+{
+    size_t n = strlen(sub);
+    int rc = fl_buf_append_u16(b, (uint16_t)n);
+    return rc ? rc : fl_buf_append(b, sub, n);
+}
+
+static int encode_bm(fl_buf *b, const char *sub, const fl_store_bookmark *bm, bool with_ts)
+{
+    fl_buf_clear(b);
+    int rc = put_sub(b, sub);
+    if (rc == 0)
+        rc = fl_buf_append_u64(b, bm->publisher);
+    if (rc == 0)
+        rc = fl_buf_append_u64(b, bm->sequence);
+    if (rc == 0 && with_ts)
+        rc = fl_buf_append_u64(b, (uint64_t)bm->ts_us);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery */
+
+static int rec_log(bmstore_file *s, rd *r)
+{
+    char sub[SUB_MAX + 1];
+    rd_sub(r, sub);
+    uint64_t pub = rd_u(r, 8), seq = rd_u(r, 8);
+    int64_t ts = (int64_t)rd_u(r, 8);
+    if (r->bad || r->at != r->len || pub == 0 || ts > FL_TIME_MAX_US)
+        return FL_E_CORRUPT;
+    fl_store_bookmark bm = {pub, seq, ts};
+    if (log_verdict(&s->st, sub, &bm) != 2)
+        return 0; /* salvage may leave a gap that makes a record redundant */
+    return state_log(&s->st, sub, pub, seq, ts);
+}
+
+static int rec_discard(bmstore_file *s, rd *r)
+{
+    char sub[SUB_MAX + 1];
+    rd_sub(r, sub);
+    uint64_t pub = rd_u(r, 8), seq = rd_u(r, 8);
+    if (r->bad || r->at != r->len)
+        return FL_E_CORRUPT;
+    state_discard(&s->st, sub, pub, seq);
+    return 0;
+}
+
+static int rec_purge(bmstore_file *s, rd *r)
+{
+    char sub[SUB_MAX + 1];
+    uint64_t all = rd_u(r, 1);
+    rd_sub(r, sub);
+    if (r->bad || r->at != r->len || all > 1)
+        return FL_E_CORRUPT;
+    state_purge(&s->st, all ? NULL : sub);
+    return 0;
+}
+
+/* One CK_PUB record into the shadow state. */
+static int rec_ck_pub(bmstore_file *s, rd *r)
+{
+    char sub_id[SUB_MAX + 1];
+    rd_sub(r, sub_id);
+    uint64_t pub = rd_u(r, 8), flags = rd_u(r, 1), pseq = rd_u(r, 8);
+    int64_t pts = (int64_t)rd_u(r, 8);
+    uint64_t count = rd_u(r, 4);
+    if (r->bad || pub == 0 || flags > 3 || (r->len - r->at) != count * CK_ENTRY_SIZE)
+        return FL_E_CORRUPT;
+    bm_sub *sub = sub_get(&s->shadow, sub_id);
+    bm_pub *p = sub ? pub_get(sub, pub) : NULL;
+    if (p == NULL)
+        return FL_E_NOMEM;
+    bool fresh = p->len == 0 && !p->has_point;
+    if (fresh == !!(flags & CK_FLAG_CONT))
+        return FL_E_CORRUPT;
+    if (flags & CK_FLAG_POINT) {
+        p->has_point = true;
+        p->point_seq = p->highest_seen = pseq;
+        p->point_ts = pts;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t seq = rd_u(r, 8);
+        int64_t ts = (int64_t)rd_u(r, 8);
+        uint64_t disc = rd_u(r, 1);
+        bool first = p->len == 0 && !p->has_point;
+        if (disc > 1 || (!first && seq <= p->highest_seen) || (p->len == 0 && disc))
+            return FL_E_CORRUPT;
+        int rc = ring_push(p, seq, ts, disc != 0);
+        if (rc < 0)
+            return rc;
+    }
+    if (p->len == 0 && !p->has_point)
+        return FL_E_CORRUPT;
+    s->shadow_pubs++;
+    return 0;
+}
+
+static int rec_ck_mark(bmstore_file *s, unsigned type, rd *r)
+{
+    uint64_t id = rd_u(r, 8);
+    if (type == REC_CK_BEGIN) {
+        if (r->bad || r->at != r->len)
+            return FL_E_CORRUPT;
+        state_free(&s->shadow);
+        s->in_ck = true;
+        s->shadow_id = id;
+        s->shadow_pubs = 0;
+        return 0;
+    }
+    uint64_t npubs = rd_u(r, 8);
+    if (r->bad || r->at != r->len)
+        return FL_E_CORRUPT;
+    if (!s->in_ck || id != s->shadow_id || npubs != s->shadow_pubs) {
+        s->in_ck = false; /* incomplete or damaged: keep the state as it is */
+        state_free(&s->shadow);
+        return FL_E_CORRUPT;
+    }
+    state_free(&s->st);
+    s->st = s->shadow;
+    memset(&s->shadow, 0, sizeof s->shadow);
+    s->in_ck = false;
+    s->ck_id = id;
+    return 0;
+}
+
+static int apply_record(bmstore_file *s, unsigned type, rd *r)
+{
+    switch (type) {
+    case REC_LOG:
+        return rec_log(s, r);
+    case REC_DISCARD:
+        return rec_discard(s, r);
+    case REC_PURGE:
+        return rec_purge(s, r);
+    case REC_CK_BEGIN:
+    case REC_CK_END:
+        return rec_ck_mark(s, type, r);
+    case REC_CK_PUB:
+        if (!s->in_ck)
+            return FL_E_CORRUPT;
+        return rec_ck_pub(s, r);
+    default:
+        return (type & FL_REC_SAFE_TO_IGNORE) ? 0 : FL_E_CORRUPT;
+    }
+}
+
+static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *p, size_t len)
+{
+    bmstore_file *s = arg;
+    rd r = {p, len, 0, false};
+    int rc = apply_record(s, type, &r);
+    s->bytes_since_ck += fl_record_size((uint32_t)len);
+    if (type == REC_CK_END && rc == 0)
+        s->bytes_since_ck = 0;
+    if (rc == FL_E_NOMEM)
+        return rc;
+    if (rc < 0) {
+        if (s->strict) {
+            snprintf(s->err, sizeof s->err,
+                     "bmstore file: record %" PRIu64 " (type %u, %zu bytes) is malformed", recno,
+                     type, len);
+            return FL_E_DAMAGED;
+        }
+        s->bad_records++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* open / close */
+
+static void free_store(bmstore_file *s)
+{
+    fl_seglog_close(s->log);
+    state_free(&s->st);
+    state_free(&s->shadow);
+    fl_buf_free(&s->scratch);
+    free(s);
+}
+
+static int bf_open(const fl_store_env *env, void **self_out, fl_store_recovery *recovery, char *err,
+                   size_t errcap)
+{
+    int rc = fl__store_env_check(env, true, err, errcap);
+    if (rc < 0)
+        return rc;
+    if (self_out == NULL || env->dir == NULL)
+        return fl__store_errf(FL_E_INVAL, err, errcap, "bmstore file: no dir or self_out");
+    bmstore_file *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return fl__store_errf(FL_E_NOMEM, err, errcap, "bmstore file: out of memory");
+    s->rt = env->rt;
+    fl_buf_init(&s->scratch);
+    rc = parse_options(env->options, &s->opts, err, errcap);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->strict = s->opts.recovery == FL_RECOVERY_STRICT;
+    fl_store_recovery rep;
+    memset(&rep, 0, sizeof rep);
+    fl_seglog_options o = FL_SEGLOG_OPTIONS_INIT;
+    seglog_options(&s->opts, env, &o);
+    rc = fl_seglog_open(&o, on_record, s, &s->log, &rep, err, errcap);
+    if (rc < 0) {
+        if (rc == FL_E_DAMAGED && s->err[0])
+            fl__store_errf(rc, err, errcap, "%s", s->err);
+        s->log = NULL;
+        free_store(s);
+        return rc;
+    }
+    if (s->in_ck) { /* a checkpoint cut short by a crash: ignored */
+        state_free(&s->shadow);
+        s->in_ck = false;
+    }
+    report_recovery(env, "bmstore", &rep, s->bad_records);
+    if (recovery)
+        *recovery = rep;
+    *self_out = s;
+    return 0;
+}
+
+static void bf_close(void *self)
+{
+    if (self)
+        free_store(self);
+}
+
+/* ------------------------------------------------------------------ */
+/* prune: checkpoint the state at the head, then delete what it replaces */
+
+static int ck_pub_records(bmstore_file *s, const char *sub, const bm_pub *p, uint64_t *nrec)
+{
+    size_t done = 0;
+    do {
+        size_t n = p->len - done < CK_CHUNK ? p->len - done : CK_CHUNK;
+        unsigned flags =
+            (done == 0 && p->has_point ? CK_FLAG_POINT : 0) | (done > 0 ? CK_FLAG_CONT : 0);
+        fl_buf *b = &s->scratch;
+        fl_buf_clear(b);
+        int rc = put_sub(b, sub);
+        rc = rc ? rc : fl_buf_append_u64(b, p->id);
+        rc = rc ? rc : fl_buf_append_u8(b, (uint8_t)flags);
+        rc = rc ? rc : fl_buf_append_u64(b, p->has_point ? p->point_seq : 0);
+        rc = rc ? rc : fl_buf_append_u64(b, (uint64_t)(p->has_point ? p->point_ts : 0));
+        rc = rc ? rc : fl_buf_append_u32(b, (uint32_t)n);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            const bm_entry *e = ent(p, done + i);
+            rc = fl_buf_append_u64(b, e->seq);
+            rc = rc ? rc : fl_buf_append_u64(b, (uint64_t)e->ts_us);
+            rc = rc ? rc : fl_buf_append_u8(b, e->discarded ? 1 : 0);
+        }
+        if (rc < 0)
+            return rc;
+        rc = append_rec(s, REC_CK_PUB, "checkpoint");
+        if (rc < 0)
+            return rc;
+        (*nrec)++;
+        done += n;
+    } while (done < p->len);
+    return 0;
+}
+
+static int write_checkpoint(bmstore_file *s, uint64_t *begin_recno)
+{
+    uint64_t id = s->ck_id + 1, nrec = 0;
+    fl_buf_clear(&s->scratch);
+    int rc = fl_buf_append_u64(&s->scratch, id);
+    if (rc < 0)
+        return rc;
+    *begin_recno = fl_seglog_next_recno(s->log);
+    uint64_t start = s->bytes_since_ck;
+    rc = append_rec(s, REC_CK_BEGIN, "checkpoint");
+    for (size_t i = 0; rc == 0 && i < s->st.nsubs; i++) {
+        const bm_sub *sub = &s->st.subs[i];
+        for (size_t j = 0; rc == 0 && j < sub->npubs; j++)
+            rc = ck_pub_records(s, sub->id, &sub->pubs[j], &nrec);
+    }
+    if (rc < 0)
+        return rc;
+    fl_buf_clear(&s->scratch);
+    rc = fl_buf_append_u64(&s->scratch, id);
+    rc = rc ? rc : fl_buf_append_u64(&s->scratch, nrec);
+    rc = rc ? rc : append_rec(s, REC_CK_END, "checkpoint");
+    if (rc < 0)
+        return rc;
+    s->ck_id = id;
+    s->ck_bytes = s->bytes_since_ck - start;
+    s->bytes_since_ck = s->ck_bytes;
+    return 0;
+}
+
+static int bf_prune(void *self)
+{
+    bmstore_file *s = self;
+    if (s->poison)
+        return s->poison;
+    uint64_t begin = 0;
+    int rc = write_checkpoint(s, &begin);
+    if (rc < 0)
+        return rc;
+    rc = fl_seglog_sync(s->log);
+    if (rc < 0)
+        return fail(s, "prune sync", rc);
+    rc = fl_seglog_delete_before(s->log, begin);
+    return rc < 0 ? fail(s, "prune delete", rc) : 0;
+}
+
+static void maybe_prune(bmstore_file *s)
+{
+    uint64_t floor = AUTO_PRUNE_SEGS * s->opts.segment_size;
+    if (s->bytes_since_ck < floor || s->bytes_since_ck < 3 * s->ck_bytes)
+        return;
+    (void)bf_prune(s); /* a failure is in last_error; a poisoned handle shows next call */
+}
+
+/* ------------------------------------------------------------------ */
+/* operations */
+
+static int bf_log(void *self, const char *sub_id, const fl_store_bookmark *bm)
+{
+    bmstore_file *s = self;
+    if (s->poison)
+        return s->poison;
+    int rc = check_args(s, "log", sub_id, bm);
+    if (rc < 0)
+        return rc;
+    int v = log_verdict(&s->st, sub_id, bm);
+    if (v != 2)
+        return v;
+    rc = encode_bm(&s->scratch, sub_id, bm, true);
+    if (rc < 0)
+        return rc;
+    rc = append_rec(s, REC_LOG, "log");
+    if (rc < 0)
+        return rc;
+    rc = state_log(&s->st, sub_id, bm->publisher, bm->sequence, bm->ts_us);
+    if (rc < 0)
+        snprintf(s->err, sizeof s->err, "bmstore file: log: %s", fl_strerror(rc));
+    return rc;
+}
+
+static int bf_discard(void *self, const char *sub_id, const fl_store_bookmark *bm)
+{
+    bmstore_file *s = self;
+    if (s->poison)
+        return s->poison;
+    int rc = check_args(s, "discard", sub_id, bm);
+    if (rc < 0)
+        return rc;
+    bm_pub *p = NULL;
+    if (discard_target(&s->st, sub_id, bm->publisher, bm->sequence, &p) == NULL)
+        return 0;
+    rc = encode_bm(&s->scratch, sub_id, bm, false);
+    if (rc < 0)
+        return rc;
+    rc = append_rec(s, REC_DISCARD, "discard");
+    if (rc < 0)
+        return rc;
+    state_discard(&s->st, sub_id, bm->publisher, bm->sequence);
+    maybe_prune(s);
+    return s->poison;
+}
+
+static int bf_is_discarded(void *self, const char *sub_id, const fl_store_bookmark *bm)
+{
+    bmstore_file *s = self;
+    int rc = check_args(s, "is_discarded", sub_id, bm);
+    if (rc < 0)
+        return rc;
+    const bm_sub *sub = sub_find(&s->st, sub_id);
+    const bm_pub *p = sub ? pub_find(sub, bm->publisher) : NULL;
+    if (!p || bm->sequence > p->highest_seen)
+        return 0;
+    return lookup_is_dup(p, bm->sequence);
+}
+
+static int append_text(char *buf, size_t cap, size_t *len, const char *text, size_t n)
+{
+    if (n >= cap - *len)
+        return FL_E_OVERFLOW;
+    memcpy(buf + *len, text, n);
+    *len += n;
+    buf[*len] = '\0';
+    return 0;
+}
+
+/* Byte for byte the memory store's resume point (bmstore_mem.c). */
+static int bf_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
+{
+    bmstore_file *s = self;
+    if (!sub_id || (!buf && cap)) {
+        snprintf(s->err, sizeof s->err, "most_recent: NULL sub id or buffer");
+        return FL_E_INVAL;
+    }
+    if (cap == 0)
+        return FL_E_OVERFLOW;
+    buf[0] = '\0';
+    size_t len = 0;
+    const bm_sub *sub = sub_find(&s->st, sub_id);
+    for (size_t i = 0; sub && i < sub->npubs; i++)
+        if (!sub->pubs[i].has_point)
+            sub = NULL; /* an unprocessed first message pins the sub to EPOCH */
+    if (!sub || sub->npubs == 0)
+        return append_text(buf, cap, &len, "0", 1) ? FL_E_OVERFLOW : 1;
+    for (size_t i = 0; i < sub->npubs; i++) {
+        const bm_pub *p = &sub->pubs[i];
+        fl_bookmark b =
+            fl_bookmark_exact(p->id, p->point_seq, p->point_ts < 0 ? FL_BM_NO_TS : p->point_ts);
+        char text[FL_BOOKMARK_MAX_TEXT + 1];
+        size_t n = 0;
+        if (i)
+            text[n++] = ',';
+        int w = fl_bookmark_format(&b, text + n, sizeof text - n);
+        if (w < 0)
+            return w; /* log validated publisher and timestamp: not reached */
+        n += (size_t)w;
+        if (append_text(buf, cap, &len, text, n))
+            return FL_E_OVERFLOW;
+    }
+    return (int)len;
+}
+
+static int bf_persisted(void *self, const char *sub_id, const fl_store_bookmark *bm)
+{
+    bmstore_file *s = self;
+    if (s->poison)
+        return s->poison;
+    return check_args(s, "persisted", sub_id, bm);
+}
+
+static int bf_purge(void *self, const char *sub_id)
+{
+    bmstore_file *s = self;
+    if (s->poison)
+        return s->poison;
+    if (sub_id && strlen(sub_id) > SUB_MAX)
+        return 0; /* log never accepted such a sub id: nothing to forget */
+    if (sub_id ? sub_find(&s->st, sub_id) == NULL : s->st.nsubs == 0)
+        return 0;
+    fl_buf_clear(&s->scratch);
+    int rc = fl_buf_append_u8(&s->scratch, sub_id ? 0 : 1);
+    rc = rc ? rc : put_sub(&s->scratch, sub_id ? sub_id : "");
+    rc = rc ? rc : append_rec(s, REC_PURGE, "purge");
+    if (rc < 0)
+        return rc;
+    state_purge(&s->st, sub_id);
+    return 0;
+}
+
+static int bf_flush(void *self)
+{
+    bmstore_file *s = self;
+    if (s->poison)
+        return s->poison;
+    int rc = fl_seglog_sync(s->log);
+    return rc < 0 ? fail(s, "flush", rc) : 0;
+}
+
+static int bf_list_files(void *self, fl_store_file_fn fn, void *arg)
+{
+    return fl_seglog_list_files(((bmstore_file *)self)->log, fn, arg);
+}
+
+static const char *bf_last_error(void *self)
+{
+    return ((bmstore_file *)self)->err;
+}
+
+const fl_bmstore_ops fl_bmstore_file = {
+    .version = FL_STORE_ABI_VERSION,
+    .name = "file",
+    .open = bf_open,
+    .close = bf_close,
+    .log = bf_log,
+    .discard = bf_discard,
+    .is_discarded = bf_is_discarded,
+    .most_recent = bf_most_recent,
+    .persisted = bf_persisted,
+    .prune = bf_prune,
+    .purge = bf_purge,
+    .flush = bf_flush,
+    .list_files = bf_list_files,
+    .last_error = bf_last_error,
+};
