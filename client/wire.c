@@ -66,6 +66,11 @@ static const cmd_desc COMMANDS[] = {
                     FL_HAS_ACK_TYPE | FL_HAS_STATUS},
     [FL_CMD_DELIVERY] = {FL_HAS_TOPIC | FL_HAS_SUB_ID | FL_HAS_BOOKMARK | FL_HAS_PAYLOAD,
                          FL_HAS_TOPIC | FL_HAS_SUB_ID | FL_HAS_BOOKMARK | FL_HAS_PAYLOAD},
+    [FL_CMD_REPLICATE] = {FL_HAS_TOPIC | FL_HAS_SEQUENCE | FL_HAS_PAYLOAD | FL_HAS_BOOKMARK |
+                              FL_HAS_COMMAND_ID,
+                          FL_HAS_TOPIC | FL_HAS_SEQUENCE | FL_HAS_PAYLOAD | FL_HAS_BOOKMARK},
+    [FL_CMD_REPL_LOGON] = {FL_HAS_CLIENT_NAME | FL_HAS_PASSWORD | FL_HAS_COMMAND_ID,
+                           FL_HAS_CLIENT_NAME | FL_HAS_COMMAND_ID},
 };
 
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -143,10 +143,37 @@ static fl_frame frame_delivery(void)
     return f;
 }
 
+static fl_frame frame_replicate(void)
+{
+    fl_frame f;
+    fl_frame_init(&f, FL_CMD_REPLICATE);
+    f.topic = S("orders");
+    f.sequence = 555; /* the origin's record number */
+    f.bookmark.publisher = 0xFEDCBA9876543210ull;
+    f.bookmark.sequence = 12;
+    f.bookmark.timestamp_us = 1591228800000001LL;
+    f.payload = fl_slice_make(PAYLOAD, sizeof PAYLOAD);
+    f.command_id = 3;
+    f.present =
+        FL_HAS_TOPIC | FL_HAS_SEQUENCE | FL_HAS_PAYLOAD | FL_HAS_BOOKMARK | FL_HAS_COMMAND_ID;
+    return f;
+}
+
+static fl_frame frame_repl_logon(void)
+{
+    fl_frame f;
+    fl_frame_init(&f, FL_CMD_REPL_LOGON);
+    f.client_name = S("broker-a");
+    f.password = S("pw");
+    f.command_id = 1;
+    f.present = FL_HAS_CLIENT_NAME | FL_HAS_PASSWORD | FL_HAS_COMMAND_ID;
+    return f;
+}
+
 typedef fl_frame (*frame_fn)(void);
-static const frame_fn SAMPLES[] = {frame_logon,       frame_publish,   frame_subscribe,
-                                   frame_unsubscribe, frame_heartbeat, frame_ack_full,
-                                   frame_ack_logon,   frame_delivery};
+static const frame_fn SAMPLES[] = {
+    frame_logon,    frame_publish,   frame_subscribe, frame_unsubscribe, frame_heartbeat,
+    frame_ack_full, frame_ack_logon, frame_delivery,  frame_replicate,   frame_repl_logon};
 #define NSAMPLES (sizeof SAMPLES / sizeof SAMPLES[0])
 
 static void test_samples_cover_every_field_and_command(void **state)
@@ -162,7 +189,7 @@ static void test_samples_cover_every_field_and_command(void **state)
     for (int t = 1; t <= FL_FIELD_LAST; t++)
         all_fields |= 1u << t;
     assert_int_equal(fields, all_fields);
-    assert_int_equal(cmds, 0xFEu); /* commands 1..7 */
+    assert_int_equal(cmds, 0x3FEu); /* commands 1..9 */
 }
 
 static void test_round_trip_every_command(void **state)
@@ -404,7 +431,10 @@ static const wire_case BAD[] = {
     {"bad magic", BYTES(0xFA, 1, 5, 0), 0, FL_E_BAD_FRAME, 4},
     {"bad version", BYTES(0xFB, 2, 5, 0), 0, FL_E_BAD_VERSION, 5},
     {"command zero", BYTES(HDR(0)), 0, FL_E_UNKNOWN_COMMAND, 6},
-    {"command 8", BYTES(HDR(8)), 0, FL_E_UNKNOWN_COMMAND, 6},
+    {"command 10", BYTES(HDR(10)), 0, FL_E_UNKNOWN_COMMAND, 6},
+    {"replicate without bookmark", BYTES(HDR(8), 6, L4(1), 't', 7, SEQ8, 8, L4(0)), 0,
+     FL_E_MISSING_FIELD, 32},
+    {"repl_logon without command id", BYTES(HDR(9), 1, L4(1), 'a'), 0, FL_E_MISSING_FIELD, 14},
     {"command 255", BYTES(HDR(255)), 0, FL_E_UNKNOWN_COMMAND, 6},
     {"length below header", BYTES(0, 0, 0, 3, 0xFB, 1, 5), 1, FL_E_BAD_FRAME, 0},
     {"length zero", BYTES(0, 0, 0, 0), 1, FL_E_BAD_FRAME, 0},

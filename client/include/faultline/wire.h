@@ -56,7 +56,9 @@ extern "C" {
     X(UNSUBSCRIBE, 4, "unsubscribe")                                                               \
     X(HEARTBEAT, 5, "heartbeat")                                                                   \
     X(ACK, 6, "ack")                                                                               \
-    X(DELIVERY, 7, "delivery")
+    X(DELIVERY, 7, "delivery")                                                                     \
+    X(REPLICATE, 8, "replicate")                                                                   \
+    X(REPL_LOGON, 9, "repl_logon")
 
 typedef enum fl_cmd {
 #define FL__CMD_ENUM(name, value, str) FL_CMD_##name = (value),
@@ -175,6 +177,16 @@ typedef struct fl_frame {
     fl_wire_bookmark bookmark; /* delivery; persisted ack to a bookmark subscriber */
     fl_slice reason_text;      /* ack, optional */
 } fl_frame;
+
+/* Replication between broker instances (simulator/broker.c):
+ *   repl_logon (client_name = the sending instance's name, optional
+ *     password, command_id): opens a replication stream; the receiver
+ *     answers with a logon ack whose `sequence` is the highest origin record
+ *     number it holds durably from that instance (where to resume).
+ *   replicate (topic, bookmark = the original publisher, sequence and
+ *     receipt timestamp, payload, sequence = the origin's record number):
+ *     one journaled message; the receiver answers with persisted acks whose
+ *     `sequence` is the highest origin record number now durable there. */
 
 /* Reset `f` to an empty frame of command `cmd` (no fields present). */
 void fl_frame_init(fl_frame *f, int cmd);
