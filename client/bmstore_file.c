@@ -713,7 +713,9 @@ static int rec_ck_mark(bmstore_file *s, unsigned type, rd *r)
     uint64_t npubs = rd_u(r, 8);
     if (r->bad || r->at != r->len)
         return FL_E_CORRUPT;
-    if (!s->in_ck || id != s->shadow_id || npubs != s->shadow_pubs) {
+    if (!s->in_ck)
+        return 0; /* the tail of a checkpoint whose start a later prune deleted */
+    if (id != s->shadow_id || npubs != s->shadow_pubs) {
         s->in_ck = false; /* incomplete or damaged: keep the state as it is */
         state_free(&s->shadow);
         return FL_E_CORRUPT;
@@ -739,9 +741,9 @@ static int apply_record(bmstore_file *s, unsigned type, rd *r)
     case REC_CK_END:
         return rec_ck_mark(s, type, r);
     case REC_CK_PUB:
-        if (!s->in_ck)
-            return FL_E_CORRUPT;
-        return rec_ck_pub(s, r);
+        /* outside a checkpoint: the tail of one whose start a later prune
+         * deleted (a checkpoint can straddle a rotation); superseded */
+        return s->in_ck ? rec_ck_pub(s, r) : 0;
     default:
         return (type & FL_REC_SAFE_TO_IGNORE) ? 0 : FL_E_CORRUPT;
     }

@@ -1,0 +1,1181 @@
+/* Unit tests for the file publish store (client/pubstore_file.c) and the file
+ * bookmark store (client/bmstore_file.c), run on the simulation runtime with
+ * the simulated disk: basic contracts, pruning and compaction, sequences
+ * never reused, crash at every disk operation of a prune, and recovery under
+ * every simulated file fault in every recovery mode and sync policy. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "faultline/error.h"
+#include "faultline/store.h"
+#include "lib/store_contract.h"
+#include "lib/store_contract_sim.h"
+#include "sim.h"
+#include "sim_disk.h"
+
+#define DIR       "store"
+#define PAYLOAD   100
+#define MAX_SEQ   4096
+#define WINDOW_US 1000
+
+static const char *const k_modes[] = {"strict", "tolerate_torn_tail", "point_in_time", "salvage"};
+static const char *const k_syncs[] = {"always", "batch", "none"};
+
+/* ------------------------------------------------------------------ */
+/* fixture: one simulated node with a disk */
+
+typedef struct fx {
+    sim_ctx *ctx;
+    sim_node *node;
+    void *ps;          /* open publish store or NULL */
+    void *bs;          /* open bookmark store or NULL */
+    char options[160]; /* options of the next open */
+    fl_store_recovery rec;
+    char err[256];
+    unsigned drop_traces; /* "recovery_drop" events seen in the history */
+} fx;
+
+static void on_history(void *arg, const sim_history_event *ev)
+{
+    fx *f = arg;
+    if (strcmp(ev->event, "recovery_drop") == 0 &&
+        (strcmp(ev->source, "pubstore") == 0 || strcmp(ev->source, "bmstore") == 0))
+        f->drop_traces++;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    sim_ctx_options o = SIM_CTX_OPTIONS_INIT;
+    o.seed = 7;
+    f->ctx = sim_ctx_new(&o);
+    if (f->ctx == NULL || sim_node_new(f->ctx, "c", &f->node) != 0)
+        return -1;
+    if (sim_history_observe(sim_ctx_history(f->ctx), on_history, f) != 0)
+        return -1;
+    const fl_runtime *rt = sim_node_runtime(f->node);
+    if (rt->ops->dir_create(rt->self, DIR) != 0)
+        return -1;
+    snprintf(f->options, sizeof f->options, "sync=always;segment_size=4096");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    if (f->ps)
+        fl_pubstore_file.close(f->ps);
+    if (f->bs)
+        fl_bmstore_file.close(f->bs);
+    sim_ctx_free(f->ctx);
+    free(f);
+    return 0;
+}
+
+static const fl_runtime *rt_of(fx *f)
+{
+    return sim_node_runtime(f->node);
+}
+
+static sim_disk *disk_of(fx *f)
+{
+    return sim_node_disk(f->node);
+}
+
+static fl_store_env env_of(fx *f)
+{
+    fl_store_env env = {FL_STORE_ABI_VERSION, rt_of(f), DIR, "c", f->options};
+    return env;
+}
+
+/* Run the simulation past any batch window. */
+static void run_timers(fx *f)
+{
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10 * WINDOW_US);
+}
+
+/* Kill the process (`power` 0), or cut the power (1: random tear with the
+ * ctx PRNG, 2: drop every unsynced byte), and bring it back. The store
+ * handles of the dead incarnation are closed (their calls are no-ops). */
+static void crash(fx *f, int power)
+{
+    if (power == 1)
+        sim_node_power_loss(f->node);
+    else if (power == 2) {
+        sim_disk_power_loss_exact(disk_of(f));
+        sim_node_crash(f->node);
+    } else
+        sim_node_crash(f->node);
+    if (f->ps)
+        fl_pubstore_file.close(f->ps);
+    if (f->bs)
+        fl_bmstore_file.close(f->bs);
+    f->ps = f->bs = NULL;
+    assert_int_equal(sim_node_restart(f->node), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* publish store helpers */
+
+static void payload_of(uint64_t seq, uint8_t *out)
+{
+    for (size_t i = 0; i < PAYLOAD; i++)
+        out[i] = (uint8_t)(seq * 31 + i * 7);
+}
+
+static int ps_open(fx *f)
+{
+    fl_store_env env = env_of(f);
+    memset(&f->rec, 0, sizeof f->rec);
+    f->err[0] = '\0';
+    return fl_pubstore_file.open(&env, &f->ps, &f->rec, f->err, sizeof f->err);
+}
+
+static void ps_open_ok(fx *f)
+{
+    int rc = ps_open(f);
+    if (rc != 0)
+        fail_msg("open: %s: %s", fl_err_name(rc), f->err);
+}
+
+static void ps_close(fx *f)
+{
+    fl_pubstore_file.close(f->ps);
+    f->ps = NULL;
+}
+
+static int ps_store(fx *f, uint64_t seq)
+{
+    uint8_t p[PAYLOAD];
+    payload_of(seq, p);
+    char topic[32];
+    int tl = snprintf(topic, sizeof topic, "topic-%" PRIu64, seq % 3);
+    fl_pub_msg m = {seq, topic, (size_t)tl, p, sizeof p};
+    return fl_pubstore_file.store(f->ps, &m);
+}
+
+static void ps_store_range(fx *f, uint64_t from, uint64_t to)
+{
+    for (uint64_t s = from; s <= to; s++)
+        assert_int_equal(ps_store(f, s), 0);
+}
+
+typedef struct seen {
+    uint64_t seqs[MAX_SEQ];
+    size_t n;
+    int bad; /* a message whose topic or payload did not match */
+    size_t stop_after;
+} seen;
+
+static int collect(void *arg, const fl_pub_msg *m)
+{
+    seen *s = arg;
+    uint8_t p[PAYLOAD];
+    payload_of(m->sequence, p);
+    char topic[32];
+    int tl = snprintf(topic, sizeof topic, "topic-%" PRIu64, m->sequence % 3);
+    if (m->payload_len != PAYLOAD || memcmp(m->payload, p, PAYLOAD) != 0 ||
+        m->topic_len != (size_t)tl || memcmp(m->topic, topic, m->topic_len) != 0)
+        s->bad++;
+    if (s->n < MAX_SEQ)
+        s->seqs[s->n++] = m->sequence;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+/* Replay everything and check it is exactly from..to, ascending, intact. */
+static void expect_replay(fx *f, uint64_t from, uint64_t to)
+{
+    seen *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    assert_int_equal(fl_pubstore_file.replay(f->ps, collect, s), 0);
+    assert_int_equal(s->bad, 0);
+    uint64_t want = to >= from ? to - from + 1 : 0;
+    assert_int_equal(s->n, want);
+    for (size_t i = 0; i < s->n; i++)
+        assert_int_equal(s->seqs[i], from + i);
+    assert_int_equal(fl_pubstore_file.unpersisted_count(f->ps), want);
+    assert_int_equal(fl_pubstore_file.lowest_unpersisted(f->ps), want ? from : 0);
+    free(s);
+}
+
+/* Replay and return the recovered contiguous run [*from, *to] (fails the
+ * test if the messages are not one intact ascending run). */
+static void replay_run(fx *f, uint64_t *from, uint64_t *to)
+{
+    seen *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    assert_int_equal(fl_pubstore_file.replay(f->ps, collect, s), 0);
+    assert_int_equal(s->bad, 0);
+    *from = s->n ? s->seqs[0] : 0;
+    *to = s->n ? s->seqs[s->n - 1] : 0;
+    for (size_t i = 1; i < s->n; i++)
+        assert_int_equal(s->seqs[i], s->seqs[i - 1] + 1);
+    free(s);
+}
+
+static int count_file(void *arg, const char *path)
+{
+    (void)path;
+    (*(unsigned *)arg)++;
+    return 0;
+}
+
+static unsigned ps_file_count(fx *f)
+{
+    unsigned n = 0;
+    assert_int_equal(fl_pubstore_file.list_files(f->ps, count_file, &n), 0);
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* publish store: contracts */
+
+static void test_ps_basic(void **state)
+{
+    fx *f = *state;
+    ps_open_ok(f);
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 0);
+    assert_int_equal(fl_pubstore_file.lowest_unpersisted(f->ps), 0);
+    ps_store_range(f, 1, 10);
+    assert_int_equal(ps_store(f, 10), FL_E_INVAL); /* not above last */
+    assert_int_equal(ps_store(f, 3), FL_E_INVAL);
+    assert_true(fl_pubstore_file.last_error(f->ps)[0] != '\0');
+    expect_replay(f, 1, 10);
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 4), 0);
+    expect_replay(f, 5, 10);
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 2), 0); /* nothing */
+    expect_replay(f, 5, 10);
+
+    seen *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    assert_int_equal(fl_pubstore_file.replay_one(f->ps, 7, collect, s), 0);
+    assert_int_equal(s->n, 1);
+    assert_int_equal(s->seqs[0], 7);
+    assert_int_equal(s->bad, 0);
+    assert_int_equal(fl_pubstore_file.replay_one(f->ps, 4, collect, s), FL_E_NOT_FOUND);
+    assert_int_equal(fl_pubstore_file.replay_one(f->ps, 11, collect, s), FL_E_NOT_FOUND);
+    /* a replay stopped early returns 0 */
+    memset(s, 0, sizeof *s);
+    s->stop_after = 2;
+    assert_int_equal(fl_pubstore_file.replay(f->ps, collect, s), 0);
+    assert_int_equal(s->n, 2);
+    free(s);
+
+    /* reopen: the same contents */
+    ps_close(f);
+    ps_open_ok(f);
+    assert_int_equal(f->rec.records_dropped, 0);
+    assert_string_equal(f->rec.text, "");
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 10);
+    expect_replay(f, 5, 10);
+    assert_int_equal(fl_pubstore_file.flush(f->ps), 0);
+    assert_true(ps_file_count(f) >= 1);
+}
+
+/* A discard past last_sequence does not raise it (store.h: "highest ever
+ * stored"); a message stored after such a discard is not hidden by it after
+ * a reopen. */
+static void test_ps_discard_past_last(void **state)
+{
+    fx *f = *state;
+    ps_open_ok(f);
+    ps_store_range(f, 1, 3);
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 50), 0);
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 3);
+    expect_replay(f, 1, 0);
+    ps_store_range(f, 4, 6);
+    ps_close(f);
+    ps_open_ok(f);
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 6);
+    expect_replay(f, 4, 6);
+}
+
+static void test_ps_bad_options(void **state)
+{
+    fx *f = *state;
+    static const char *const bad[] = {
+        "sync=sometimes", "recovery=maybe", "capacity=-1",     "capacity=",
+        "bogus=1",        "sync",           "batch_window=1x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(f->options, sizeof f->options, "%s", bad[i]);
+        assert_int_equal(ps_open(f), FL_E_INVAL);
+        assert_null(f->ps);
+        assert_true(f->err[0] != '\0');
+    }
+    fl_store_env env = env_of(f);
+    env.options = NULL;
+    assert_int_equal(fl_pubstore_file.open(&env, &f->ps, NULL, NULL, 0), 0);
+}
+
+static void test_ps_capacity(void **state)
+{
+    fx *f = *state;
+    snprintf(f->options, sizeof f->options, "sync=none;capacity=%d", 3 * (PAYLOAD + 7));
+    ps_open_ok(f);
+    ps_store_range(f, 1, 3);
+    assert_int_equal(ps_store(f, 4), FL_E_FULL);
+    expect_replay(f, 1, 3);
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 1), 0);
+    assert_int_equal(ps_store(f, 4), 0);
+    assert_int_equal(ps_store(f, 5), FL_E_FULL);
+    expect_replay(f, 2, 4);
+}
+
+/* A full prune deletes every old segment; sequences continue after reopen. */
+static void test_ps_full_prune_never_reuses(void **state)
+{
+    fx *f = *state;
+    for (size_t si = 0; si < 3; si++) {
+        snprintf(f->options, sizeof f->options, "sync=%s;segment_size=4096", k_syncs[si]);
+        ps_open_ok(f);
+        uint64_t base = fl_pubstore_file.last_sequence(f->ps);
+        ps_store_range(f, base + 1, base + 300); /* ~10 segments */
+        assert_true(ps_file_count(f) > 5);
+        assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, base + 300), 0);
+        assert_int_equal(ps_file_count(f), 1);
+        expect_replay(f, 1, 0);
+        ps_close(f);
+        ps_open_ok(f);
+        assert_int_equal(fl_pubstore_file.last_sequence(f->ps), base + 300);
+        assert_int_equal(ps_store(f, base + 300), FL_E_INVAL);
+        expect_replay(f, 1, 0);
+        /* even after a power loss (the prune synced) */
+        crash(f, 2);
+        ps_open_ok(f);
+        assert_int_equal(fl_pubstore_file.last_sequence(f->ps), base + 300);
+        ps_close(f);
+    }
+}
+
+/* Stragglers are compacted forward; replay stays in sequence order across
+ * reopen and power loss. */
+static void test_ps_compaction_order(void **state)
+{
+    fx *f = *state;
+    ps_open_ok(f);
+    ps_store_range(f, 1, 200);
+    unsigned before = ps_file_count(f);
+    assert_true(before >= 5);
+    /* leave a few messages at the end of the oldest segment */
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 25), 0);
+    assert_true(ps_file_count(f) < before);
+    expect_replay(f, 26, 200);
+    ps_store_range(f, 201, 220);
+    expect_replay(f, 26, 220);
+    for (uint64_t d = 30; d <= 180; d += 15) {
+        assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, d), 0);
+        expect_replay(f, d + 1, 220);
+    }
+    ps_close(f);
+    ps_open_ok(f);
+    expect_replay(f, 181, 220);
+    crash(f, 2);
+    ps_open_ok(f);
+    expect_replay(f, 181, 220);
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 220);
+    seen *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    assert_int_equal(fl_pubstore_file.replay_one(f->ps, 200, collect, s), 0);
+    assert_int_equal(s->n, 1);
+    assert_int_equal(s->bad, 0);
+    free(s);
+}
+
+/* Disk operations of a prune, counted by an observer. */
+typedef struct op_count {
+    unsigned by_kind[16];
+    unsigned total;
+    int kinds[512];
+} op_count;
+
+static void count_op(void *arg, int op, const char *path, uint64_t bytes)
+{
+    (void)path;
+    (void)bytes;
+    op_count *c = arg;
+    if (op > 0 && op < 16)
+        c->by_kind[op]++;
+    if (c->total < 512)
+        c->kinds[c->total] = op;
+    c->total++;
+}
+
+static void prune_scene(fx *f)
+{
+    ps_open_ok(f);
+    ps_store_range(f, 1, 200);
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 20), 0);
+}
+
+/* Crash (power loss) at every disk operation of a discard that compacts
+ * stragglers and deletes segments: after recovery the store holds every
+ * message not discarded, in order, each once, and never reuses a sequence. */
+static void test_ps_crash_during_prune(void **state)
+{
+    fx *f0 = *state;
+    (void)f0;
+    op_count dry;
+    memset(&dry, 0, sizeof dry);
+    {
+        fx *f = NULL;
+        assert_int_equal(setup((void **)&f), 0);
+        prune_scene(f);
+        sim_disk_set_observer(disk_of(f), count_op, &dry);
+        assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 48), 0);
+        sim_disk_set_observer(disk_of(f), NULL, NULL);
+        void *st = f;
+        teardown(&st);
+    }
+    assert_true(dry.total > 10);
+    for (unsigned k = 0; k <= dry.total && k < 512; k++) {
+        fx *f = NULL;
+        assert_int_equal(setup((void **)&f), 0);
+        prune_scene(f);
+        /* fail every operation from the (k+1)-th on, then cut the power */
+        unsigned seen_kind[16] = {0};
+        for (unsigned i = 0; i < k; i++)
+            seen_kind[dry.kinds[i]]++;
+        for (int op = SIM_DISK_OP_READ; op <= SIM_DISK_OP_DIR_LIST; op++)
+            assert_int_equal(sim_disk_inject_io_error(disk_of(f), (sim_disk_op)op,
+                                                      seen_kind[op] + 1, true, NULL),
+                             0);
+        int rc = fl_pubstore_file.discard_up_to(f->ps, 48);
+        if (k == dry.total)
+            assert_int_equal(rc, 0);
+        crash(f, 1);
+        sim_disk_clear_faults(disk_of(f));
+        ps_open_ok(f);
+        uint64_t from, to;
+        replay_run(f, &from, &to);
+        assert_int_equal(to, 200);
+        assert_true(from == 21 || from == 49);
+        assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 200);
+        assert_int_equal(ps_store(f, 201), 0);
+        void *st = f;
+        teardown(&st);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
+/* bookmark store helpers and tests */
+
+#define BM_PUB 7
+#define BM_TS0 1591228800000000LL /* 2020-06-04T00:00:00Z */
+
+static int bs_open(fx *f)
+{
+    fl_store_env env = env_of(f);
+    memset(&f->rec, 0, sizeof f->rec);
+    f->err[0] = '\0';
+    return fl_bmstore_file.open(&env, &f->bs, &f->rec, f->err, sizeof f->err);
+}
+
+static void bs_open_ok(fx *f)
+{
+    int rc = bs_open(f);
+    if (rc != 0)
+        fail_msg("open: %s: %s", fl_err_name(rc), f->err);
+}
+
+static void bs_close(fx *f)
+{
+    fl_bmstore_file.close(f->bs);
+    f->bs = NULL;
+}
+
+static fl_store_bookmark bmk(uint64_t pub, uint64_t seq)
+{
+    fl_store_bookmark b = {pub, seq, BM_TS0 + (int64_t)seq * 1000000};
+    return b;
+}
+
+static int bs_log(fx *f, const char *sub, uint64_t pub, uint64_t seq)
+{
+    fl_store_bookmark b = bmk(pub, seq);
+    return fl_bmstore_file.log(f->bs, sub, &b);
+}
+
+static int bs_discard(fx *f, const char *sub, uint64_t pub, uint64_t seq)
+{
+    fl_store_bookmark b = bmk(pub, seq);
+    return fl_bmstore_file.discard(f->bs, sub, &b);
+}
+
+/* One processed message: logged and discarded. */
+static int bs_put(fx *f, uint64_t seq)
+{
+    int rc = bs_log(f, "s", BM_PUB, seq);
+    return rc != 0 ? (rc < 0 ? rc : FL_E_STATE) : bs_discard(f, "s", BM_PUB, seq);
+}
+
+static void bs_recent(fx *f, const char *sub, char *buf, size_t cap)
+{
+    int rc = fl_bmstore_file.most_recent(f->bs, sub, buf, cap);
+    assert_true(rc > 0);
+    assert_int_equal((size_t)rc, strlen(buf));
+}
+
+/* The sequence of BM_PUB in sub "s"'s resume point; 0 for EPOCH. */
+static uint64_t bs_resume_seq(fx *f)
+{
+    char buf[256];
+    bs_recent(f, "s", buf, sizeof buf);
+    if (strcmp(buf, "0") == 0)
+        return 0;
+    unsigned long long pub = 0, seq = 0;
+    assert_int_equal(sscanf(buf, "%llu|%llu|", &pub, &seq), 2);
+    assert_int_equal(pub, BM_PUB);
+    return seq;
+}
+
+static void test_bs_basic(void **state)
+{
+    fx *f = *state;
+    bs_open_ok(f);
+    char buf[256];
+    bs_recent(f, "s", buf, sizeof buf);
+    assert_string_equal(buf, "0");
+    assert_int_equal(bs_log(f, "s", 5, 1), 0);
+    assert_int_equal(bs_log(f, "s", 5, 2), 0);
+    assert_int_equal(bs_log(f, "s", 5, 3), 0);
+    assert_int_equal(bs_log(f, "s", 9, 1), 0);
+    assert_int_equal(bs_discard(f, "s", 5, 1), 0);
+    assert_int_equal(bs_discard(f, "s", 5, 3), 0);
+    assert_int_equal(bs_discard(f, "s", 9, 1), 0);
+    bs_recent(f, "s", buf, sizeof buf);
+    assert_string_equal(buf, "5|1|20200604T000001Z,9|1|20200604T000001Z");
+    /* survives reopen: undiscarded 5|2 is logged but not discarded, so its
+     * redelivery is new (0) and 5|3 is a duplicate */
+    bs_close(f);
+    bs_open_ok(f);
+    assert_int_equal(f->rec.records_dropped, 0);
+    bs_recent(f, "s", buf, sizeof buf);
+    assert_string_equal(buf, "5|1|20200604T000001Z,9|1|20200604T000001Z");
+    assert_int_equal(bs_log(f, "s", 5, 2), 0);
+    assert_int_equal(bs_log(f, "s", 5, 3), 1);
+    assert_int_equal(bs_log(f, "s", 5, 1), 1);
+    fl_store_bookmark b = bmk(5, 3);
+    assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 1);
+    b = bmk(5, 2);
+    assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 0);
+    assert_int_equal(bs_discard(f, "s", 5, 2), 0);
+    bs_recent(f, "s", buf, sizeof buf);
+    assert_string_equal(buf, "5|3|20200604T000003Z,9|1|20200604T000001Z");
+    /* purge one sub survives reopen */
+    assert_int_equal(bs_put(f, 1), 0);
+    assert_int_equal(fl_bmstore_file.purge(f->bs, "s"), 0);
+    bs_close(f);
+    bs_open_ok(f);
+    bs_recent(f, "s", buf, sizeof buf);
+    assert_string_equal(buf, "0");
+    assert_int_equal(bs_log(f, "s", 5, 1), 0); /* new again after purge */
+}
+
+/* Random operations against the memory store and the file store side by
+ * side, with reopens of the file store (and prunes) in between: every
+ * answer and every resume point is identical. */
+static void test_bs_matches_memory(void **state)
+{
+    fx *f = *state;
+    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096");
+    bs_open_ok(f);
+    fl_store_env env = env_of(f);
+    env.options = NULL;
+    void *mem = NULL;
+    assert_int_equal(fl_bmstore_memory.open(&env, &mem, NULL, NULL, 0), 0);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    static const char *const subs[] = {"a", "b", "c"};
+    for (int step = 0; step < 6000; step++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const char *sub = subs[x % 3];
+        fl_store_bookmark b = {2 + (x >> 8) % 3, 1 + (x >> 16) % 60, (int64_t)(x >> 24) % 1000};
+        if (b.ts_us % 7 == 0)
+            b.ts_us = -1;
+        unsigned op = (unsigned)(x >> 40) % 100;
+        if (op < 45) {
+            assert_int_equal(fl_bmstore_file.log(f->bs, sub, &b),
+                             fl_bmstore_memory.log(mem, sub, &b));
+        } else if (op < 85) {
+            assert_int_equal(fl_bmstore_file.discard(f->bs, sub, &b),
+                             fl_bmstore_memory.discard(mem, sub, &b));
+        } else if (op < 90) {
+            assert_int_equal(fl_bmstore_file.is_discarded(f->bs, sub, &b),
+                             fl_bmstore_memory.is_discarded(mem, sub, &b));
+        } else if (op < 92) {
+            assert_int_equal(fl_bmstore_file.purge(f->bs, op == 90 ? sub : NULL),
+                             fl_bmstore_memory.purge(mem, op == 90 ? sub : NULL));
+        } else if (op < 95) {
+            assert_int_equal(fl_bmstore_file.prune(f->bs), 0);
+        } else if (op < 97) {
+            bs_close(f);
+            bs_open_ok(f);
+            if (f->rec.records_dropped)
+                fail_msg("step %d: %s", step, f->rec.text);
+        } else {
+            crash(f, 0);
+            bs_open_ok(f);
+        }
+        for (size_t k = 0; k < 3; k++) {
+            char a[512], m[512];
+            int ra = fl_bmstore_file.most_recent(f->bs, subs[k], a, sizeof a);
+            int rm = fl_bmstore_memory.most_recent(mem, subs[k], m, sizeof m);
+            assert_int_equal(ra, rm);
+            assert_string_equal(a, m);
+        }
+    }
+    fl_bmstore_memory.close(mem);
+}
+
+/* Prune writes a checkpoint and deletes the old segments; answers are
+ * unchanged before and after reopen, also after a power loss. */
+static void test_bs_prune(void **state)
+{
+    fx *f = *state;
+    bs_open_ok(f);
+    for (uint64_t i = 1; i <= 120; i++) /* below the automatic prune's threshold */
+        assert_int_equal(bs_put(f, i), 0);
+    assert_int_equal(bs_log(f, "s", BM_PUB, 121), 0); /* logged, not discarded */
+    assert_int_equal(bs_log(f, "s", BM_PUB, 122), 0);
+    assert_int_equal(bs_discard(f, "s", BM_PUB, 122), 0);
+    unsigned before = 0;
+    assert_int_equal(fl_bmstore_file.list_files(f->bs, count_file, &before), 0);
+    assert_int_equal(fl_bmstore_file.prune(f->bs), 0);
+    unsigned after = 0;
+    assert_int_equal(fl_bmstore_file.list_files(f->bs, count_file, &after), 0);
+    assert_true(before > 3);
+    assert_true(after <= 2);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(bs_resume_seq(f), 120);
+        fl_store_bookmark b = bmk(BM_PUB, 122);
+        assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 1);
+        b = bmk(BM_PUB, 121);
+        assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 0);
+        b = bmk(BM_PUB, 60);
+        assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 1);
+        if (round == 0) {
+            bs_close(f);
+        } else {
+            crash(f, 2);
+        }
+        bs_open_ok(f);
+    }
+    assert_int_equal(bs_discard(f, "s", BM_PUB, 121), 0);
+    assert_int_equal(bs_resume_seq(f), 122);
+}
+
+/* Power loss at every disk operation of a prune: the answers after
+ * recovery are those from before the prune. */
+static void bs_prune_scene(fx *f)
+{
+    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096");
+    bs_open_ok(f);
+    for (uint64_t i = 1; i <= 120; i++)
+        assert_int_equal(bs_put(f, i), 0);
+    assert_int_equal(bs_log(f, "s", BM_PUB, 121), 0);
+    assert_int_equal(bs_log(f, "s", BM_PUB, 122), 0);
+    assert_int_equal(bs_discard(f, "s", BM_PUB, 122), 0);
+    assert_int_equal(fl_bmstore_file.flush(f->bs), 0);
+}
+
+static void test_bs_crash_during_prune(void **state)
+{
+    (void)state;
+    op_count dry;
+    memset(&dry, 0, sizeof dry);
+    {
+        fx *f = NULL;
+        assert_int_equal(setup((void **)&f), 0);
+        bs_prune_scene(f);
+        sim_disk_set_observer(disk_of(f), count_op, &dry);
+        assert_int_equal(fl_bmstore_file.prune(f->bs), 0);
+        sim_disk_set_observer(disk_of(f), NULL, NULL);
+        void *st = f;
+        teardown(&st);
+    }
+    assert_true(dry.total > 5);
+    for (unsigned k = 0; k <= dry.total && k < 512; k++) {
+        fx *f = NULL;
+        assert_int_equal(setup((void **)&f), 0);
+        bs_prune_scene(f);
+        unsigned seen_kind[16] = {0};
+        for (unsigned i = 0; i < k; i++)
+            seen_kind[dry.kinds[i]]++;
+        for (int op = SIM_DISK_OP_READ; op <= SIM_DISK_OP_DIR_LIST; op++)
+            assert_int_equal(sim_disk_inject_io_error(disk_of(f), (sim_disk_op)op,
+                                                      seen_kind[op] + 1, true, NULL),
+                             0);
+        int rc = fl_bmstore_file.prune(f->bs);
+        if (k == dry.total)
+            assert_int_equal(rc, 0);
+        crash(f, 1);
+        sim_disk_clear_faults(disk_of(f));
+        bs_open_ok(f);
+        assert_int_equal(bs_resume_seq(f), 120);
+        fl_store_bookmark b = bmk(BM_PUB, 121);
+        assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 0);
+        b = bmk(BM_PUB, 122);
+        assert_int_equal(fl_bmstore_file.is_discarded(f->bs, "s", &b), 1);
+        assert_int_equal(bs_log(f, "s", BM_PUB, 121), 0);
+        assert_int_equal(bs_log(f, "s", BM_PUB, 123), 0);
+        void *st = f;
+        teardown(&st);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* recovery under every simulated file fault, every mode, every policy */
+
+typedef enum fault {
+    F_CRASH,
+    F_POWER,
+    F_TORN,
+    F_TRUNC,
+    F_FLIP,
+    F_ZERO,
+    F_IO_READ,
+    F_IO_WRITE,
+    F_IO_SYNC,
+    F_NOSPC,
+    F_COUNT
+} fault;
+
+static const char *const k_faults[] = {"crash",    "power_loss",  "torn_tail", "truncate",
+                                       "bit_flip", "zero_sector", "io_read",   "io_write",
+                                       "io_sync",  "enospc"};
+
+#define N_ITEMS  60
+#define N_SYNCED 40
+/* publish-store record layout: 64-byte header, then 32 + 12 + 7 + 100 */
+#define PS_REC        151
+#define PS_REC_OFF(i) (64u + ((i)-1u) * PS_REC)
+
+typedef struct seg_names {
+    char first[64], last[64];
+    unsigned n;
+} seg_names;
+
+static int seg_name(void *arg, const char *name)
+{
+    seg_names *s = arg;
+    size_t len = strlen(name);
+    if (len < 4 || strcmp(name + len - 4, ".seg") != 0)
+        return 0;
+    if (s->n++ == 0)
+        snprintf(s->first, sizeof s->first, "%s/%s", DIR, name);
+    snprintf(s->last, sizeof s->last, "%s/%s", DIR, name);
+    return 0;
+}
+
+static seg_names segments(fx *f)
+{
+    seg_names s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(sim_disk_dir_list(disk_of(f), DIR, seg_name, &s), 0);
+    assert_true(s.n >= 1);
+    return s;
+}
+
+/* The store under test in the matrix. */
+typedef struct kind {
+    const char *name;
+    int (*open)(fx *f);
+    void (*close)(fx *f);
+    int (*put)(fx *f, uint64_t i);
+    int (*flush)(fx *f);
+} kind;
+
+static int ps_flush(fx *f)
+{
+    return fl_pubstore_file.flush(f->ps);
+}
+
+static int bs_flush(fx *f)
+{
+    return fl_bmstore_file.flush(f->bs);
+}
+
+static void bs_close_any(fx *f)
+{
+    bs_close(f);
+}
+
+static void ps_close_any(fx *f)
+{
+    ps_close(f);
+}
+
+static const kind k_ps = {"pubstore", ps_open, ps_close_any, ps_store, ps_flush};
+static const kind k_bs = {"bmstore", bs_open, bs_close_any, bs_put, bs_flush};
+
+/* Items 1..N_SYNCED made durable by the policy's own means, then up to
+ * N_ITEMS written (durable only under always, or where a rotation synced). */
+static void fill(fx *f, const kind *k, int sync)
+{
+    for (uint64_t i = 1; i <= N_SYNCED; i++)
+        assert_int_equal(k->put(f, i), 0);
+    if (sync == 1)
+        run_timers(f);
+    else if (sync == 2)
+        assert_int_equal(k->flush(f), 0);
+    for (uint64_t i = N_SYNCED + 1; i <= N_ITEMS; i++)
+        assert_int_equal(k->put(f, i), 0);
+}
+
+/* What survived, as the highest contiguous item and a bitmap. */
+typedef struct outcome {
+    int open_rc;
+    uint64_t top; /* highest item present with every earlier one */
+    unsigned char has[N_ITEMS + 2];
+} outcome;
+
+static void observe(fx *f, const kind *k, outcome *o)
+{
+    memset(o->has, 0, sizeof o->has);
+    o->top = 0;
+    if (k == &k_ps) {
+        seen *s = calloc(1, sizeof *s);
+        assert_non_null(s);
+        assert_int_equal(fl_pubstore_file.replay(f->ps, collect, s), 0);
+        assert_int_equal(s->bad, 0); /* never a damaged message */
+        for (size_t i = 0; i < s->n; i++) {
+            assert_true(s->seqs[i] >= 1 && s->seqs[i] <= N_ITEMS + 1);
+            if (i)
+                assert_true(s->seqs[i] > s->seqs[i - 1]);
+            o->has[s->seqs[i]] = 1;
+        }
+        free(s);
+        while (o->top < N_ITEMS + 1 && o->has[o->top + 1])
+            o->top++;
+    } else {
+        o->top = bs_resume_seq(f);
+        for (uint64_t i = 1; i <= o->top; i++)
+            o->has[i] = 1;
+    }
+}
+
+static bool damage_fault(fault ft)
+{
+    return ft == F_TORN || ft == F_TRUNC || ft == F_FLIP || ft == F_ZERO;
+}
+
+/* Apply a fault that happens while the store is open (I/O errors, ENOSPC)
+ * and check the calls' results; on return the process has crashed. */
+static void live_fault(fx *f, const kind *k, fault ft, int sync)
+{
+    sim_disk *d = disk_of(f);
+    if (ft == F_IO_WRITE) {
+        assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_WRITE, 1, false, DIR), 0);
+        assert_int_equal(k->put(f, N_ITEMS + 1), FL_E_IO);
+        assert_int_equal(k->put(f, N_ITEMS + 1), 0); /* the log was cut back */
+    } else if (ft == F_NOSPC) {
+        sim_disk_set_space_budget(d, sim_disk_total_bytes(d) + 20);
+        assert_int_equal(k->put(f, N_ITEMS + 1), FL_E_NOSPC);
+        sim_disk_set_space_budget(d, UINT64_MAX);
+        assert_int_equal(k->put(f, N_ITEMS + 1), 0);
+    } else if (ft == F_IO_SYNC) {
+        assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_SYNC, 1, false, DIR), 0);
+        if (sync == 0) {
+            assert_int_equal(k->put(f, N_ITEMS + 1), FL_E_SYNC_FAILED);
+        } else if (sync == 1) {
+            assert_int_equal(k->put(f, N_ITEMS + 1), 0);
+            run_timers(f); /* the batch sync fails in the timer */
+        } else {
+            assert_int_equal(k->flush(f), FL_E_SYNC_FAILED);
+        }
+        /* poisoned: every later call fails the same way */
+        assert_int_equal(k->put(f, N_ITEMS + 2), FL_E_SYNC_FAILED);
+        assert_int_equal(k->flush(f), FL_E_SYNC_FAILED);
+    }
+    crash(f, 0);
+}
+
+/* Damage the files after the process is gone. */
+static void disk_fault(fx *f, const kind *k, fault ft)
+{
+    sim_disk *d = disk_of(f);
+    seg_names s = segments(f);
+    sim_disk_file_info info;
+    assert_int_equal(sim_disk_stat(d, s.last, &info), 0);
+    switch (ft) {
+    case F_TORN:
+        if (info.pending_ops > 0) {
+            assert_int_equal(sim_disk_power_loss_at(d, s.last, 1, 20), 0);
+            crash(f, 0);
+        } else { /* sync=always: the last write tears as if the power went mid-write */
+            crash(f, 0);
+            assert_int_equal(sim_disk_truncate_file(d, s.last, info.current_size - 60), 0);
+        }
+        break;
+    case F_TRUNC:
+        crash(f, 0);
+        assert_int_equal(sim_disk_truncate_file(d, s.last, info.current_size - 60), 0);
+        break;
+    case F_FLIP:
+        crash(f, 0);
+        assert_int_equal(sim_disk_flip_bit(d, s.first, k == &k_ps ? PS_REC_OFF(10) + 50 : 700, 3),
+                         0);
+        break;
+    case F_ZERO:
+        crash(f, 0);
+        assert_int_equal(sim_disk_zero_sector(d, s.first, 2), 0);
+        break;
+    default:
+        break;
+    }
+}
+
+static void check_pub_outcome(const outcome *o, fault ft, int sync, int mode)
+{
+    uint64_t all = (ft == F_IO_WRITE || ft == F_NOSPC || (ft == F_IO_SYNC && sync != 2))
+                       ? N_ITEMS + 1
+                       : N_ITEMS;
+    switch (ft) {
+    case F_CRASH:
+    case F_IO_READ:
+    case F_IO_WRITE:
+    case F_NOSPC:
+    case F_IO_SYNC:
+        assert_int_equal(o->top, all);
+        break;
+    case F_POWER:
+        if (sync == 0)
+            assert_int_equal(o->top, N_ITEMS);
+        else
+            assert_true(o->top >= N_SYNCED && o->top <= N_ITEMS);
+        break;
+    case F_TORN:
+        if (sync == 0)
+            assert_int_equal(o->top, N_ITEMS - 1);
+        else
+            assert_true(o->top >= N_SYNCED && o->top < N_ITEMS);
+        break;
+    case F_TRUNC:
+        assert_int_equal(o->top, N_ITEMS - 1);
+        break;
+    case F_FLIP: /* record 10 of the first segment */
+        assert_int_equal(o->top, 9);
+        for (uint64_t i = 11; i <= N_ITEMS; i++)
+            assert_int_equal(o->has[i], mode == 3);
+        break;
+    case F_ZERO: /* sector 2 = bytes 1024..1535: records 7..10 */
+        assert_int_equal(o->top, 6);
+        for (uint64_t i = 7; i <= 10; i++)
+            assert_int_equal(o->has[i], 0);
+        for (uint64_t i = 11; i <= N_ITEMS; i++)
+            assert_int_equal(o->has[i], mode == 3);
+        break;
+    default:
+        break;
+    }
+}
+
+static void check_bm_outcome(const outcome *o, fault ft, int sync, int mode)
+{
+    uint64_t all = (ft == F_IO_WRITE || ft == F_NOSPC) ? N_ITEMS + 1 : N_ITEMS;
+    switch (ft) {
+    case F_CRASH:
+    case F_IO_READ:
+    case F_IO_WRITE:
+    case F_NOSPC:
+        assert_int_equal(o->top, all);
+        break;
+    case F_IO_SYNC: /* item 61 was logged, maybe discarded, before the failure */
+        assert_true(o->top >= N_ITEMS && o->top <= N_ITEMS + 1);
+        break;
+    case F_POWER:
+        if (sync == 0)
+            assert_int_equal(o->top, N_ITEMS);
+        else
+            assert_true(o->top >= N_SYNCED && o->top <= N_ITEMS);
+        break;
+    case F_TORN:
+    case F_TRUNC:
+        assert_true(o->top >= (sync == 0 || ft == F_TRUNC ? N_ITEMS - 1 : N_SYNCED));
+        assert_true(o->top < N_ITEMS);
+        break;
+    case F_FLIP:
+    case F_ZERO: /* early in the first segment */
+        if (mode == 2)
+            assert_true(o->top < 20);
+        else
+            assert_true(o->top <= N_ITEMS);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Whether a mode must refuse the damage a fault leaves. */
+static bool refuses(fault ft, int mode)
+{
+    if (!damage_fault(ft))
+        return false;
+    if (mode == 0)
+        return true;
+    return mode == 1 && (ft == F_FLIP || ft == F_ZERO);
+}
+
+static void run_fault_case(const kind *k, fault ft, int sync, int mode)
+{
+    fx *f = NULL;
+    assert_int_equal(setup((void **)&f), 0);
+    snprintf(f->options, sizeof f->options, "sync=%s;recovery=%s;segment_size=4096", k_syncs[sync],
+             k_modes[mode]);
+    assert_int_equal(k->open(f), 0);
+    fill(f, k, sync);
+
+    if (ft == F_CRASH) {
+        crash(f, 0);
+    } else if (ft == F_POWER) {
+        crash(f, sync == 0 ? 1 : 2); /* always: random tears find nothing unsynced */
+    } else if (damage_fault(ft)) {
+        disk_fault(f, k, ft);
+    } else if (ft == F_IO_READ) {
+        crash(f, 0);
+        assert_int_equal(sim_disk_inject_io_error(disk_of(f), SIM_DISK_OP_READ, 1, false, DIR), 0);
+        assert_int_equal(k->open(f), FL_E_IO);
+        assert_null(k == &k_ps ? f->ps : f->bs);
+        assert_true(f->err[0] != '\0');
+    } else {
+        live_fault(f, k, ft, sync);
+    }
+
+    f->drop_traces = 0;
+    uint64_t bytes_before = sim_disk_total_bytes(disk_of(f));
+    int rc = k->open(f);
+    if (refuses(ft, mode)) {
+        if (rc != FL_E_DAMAGED)
+            fail_msg("%s %s sync=%s mode=%s: open gave %s, want DAMAGED", k->name, k_faults[ft],
+                     k_syncs[sync], k_modes[mode], fl_err_name(rc));
+        assert_true(f->err[0] != '\0');
+        assert_int_equal(sim_disk_total_bytes(disk_of(f)), bytes_before); /* nothing changed */
+        void *st = f;
+        teardown(&st);
+        return;
+    }
+    if (rc != 0)
+        fail_msg("%s %s sync=%s mode=%s: open gave %s: %s", k->name, k_faults[ft], k_syncs[sync],
+                 k_modes[mode], fl_err_name(rc), f->err);
+    outcome o;
+    observe(f, k, &o);
+    if (k == &k_ps)
+        check_pub_outcome(&o, ft, sync, mode);
+    else
+        check_bm_outcome(&o, ft, sync, mode);
+    if (damage_fault(ft)) {
+        /* the report names what was dropped, and so does the history */
+        assert_true(f->rec.records_dropped > 0 || f->rec.bytes_dropped > 0);
+        assert_true(f->rec.text[0] != '\0');
+        assert_true(f->rec.bytes_quarantined > 0);
+        assert_true(f->drop_traces > 0);
+    } else {
+        assert_int_equal(f->rec.records_dropped, 0);
+        assert_string_equal(f->rec.text, "");
+    }
+    /* the store goes on after recovery, and a second open finds no damage */
+    if (k == &k_ps) {
+        uint64_t next = fl_pubstore_file.last_sequence(f->ps) + 1;
+        assert_int_equal(ps_store(f, next), 0);
+    } else {
+        assert_int_equal(bs_put(f, 1000), 0);
+    }
+    k->close(f);
+    assert_int_equal(k->open(f), 0);
+    if (mode != 3)
+        assert_int_equal(f->rec.records_dropped, 0);
+    void *st = f;
+    teardown(&st);
+}
+
+static void test_fault_matrix(void **state, const kind *k)
+{
+    (void)state;
+    for (int ft = 0; ft < F_COUNT; ft++)
+        for (int sync = 0; sync < 3; sync++)
+            for (int mode = 0; mode < 4; mode++)
+                run_fault_case(k, (fault)ft, sync, mode);
+}
+
+static void test_ps_fault_matrix(void **state)
+{
+    test_fault_matrix(state, &k_ps);
+}
+
+static void test_bs_fault_matrix(void **state)
+{
+    test_fault_matrix(state, &k_bs);
+}
+
+/* The contract table against both stores under every sync policy; the crash
+ * cases (power loss) only under sync=always, where every call is durable
+ * when it returns. */
+static int run_contract(void)
+{
+    static const struct {
+        const char *name, *options, *capacity;
+    } cfg[] = {
+        {"file_always", "sync=always", "sync=always;capacity=16384"},
+        {"file_batch", "sync=batch;batch_window=1000", "sync=batch;capacity=16384"},
+        {"file_none", "sync=none", "sync=none;capacity=16384"},
+        {"file_always_small_segments", "sync=always;segment_size=4096",
+         "sync=always;segment_size=4096;capacity=16384"},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        fl_sc_sim sim = {.seed = 11 + i};
+        int always = strncmp(cfg[i].options, "sync=always", 11) == 0;
+        fl_store_under_test sut = {
+            .name = cfg[i].name,
+            .pub = &fl_pubstore_file,
+            .bm = &fl_bmstore_file,
+            .options = cfg[i].options,
+            .capacity_options = cfg[i].capacity,
+            .flags = FL_SUT_RETAINS | FL_SUT_DURABLE,
+            .ctx = &sim,
+            .setup = fl_sc_sim_setup,
+            .teardown = fl_sc_sim_teardown,
+            .crash = always ? fl_sc_sim_power_loss : NULL,
+            .restart = always ? fl_sc_sim_restart : NULL,
+        };
+        int rc = fl__run_store_contract(&sut);
+        failed += rc < 0 ? 1 : rc;
+    }
+    return failed;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ps_basic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_discard_past_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_capacity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_full_prune_never_reuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_compaction_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_crash_during_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bs_basic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bs_matches_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bs_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bs_crash_during_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_fault_matrix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bs_fault_matrix, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + run_contract();
+}
