@@ -2,12 +2,9 @@
  * loader (dlopen + version checks), vtable checks, and the option-string
  * parser shared by the built-in stores (store_util.h).
  *
- * The file stores live in pubstore_file.c / bmstore_file.c. Until they are
- * part of the build they are referenced weakly, so "file" looks up to NULL
- * instead of breaking the link. NOTE: a weak reference does not pull an
- * object out of a static archive, so once those files are committed the two
- * `#pragma weak` lines below must go (or something else must reference the
- * file stores strongly), or "file" stays NULL in the CLI.
+ * The lookup references the file stores (pubstore_file.c, bmstore_file.c)
+ * strongly on purpose: a weak reference would not pull them out of the
+ * static library, and "file" would silently look up to NULL.
  */
 #include "store_util.h"
 
@@ -18,9 +15,6 @@
 
 #include "faultline/error.h"
 #include "faultline/store.h"
-
-#pragma weak fl_pubstore_file
-#pragma weak fl_bmstore_file
 
 /* --- built-in lookup -------------------------------------------------- */
 
@@ -33,8 +27,8 @@ const fl_pubstore_ops *fl_pubstore_builtin(const char *name)
     if (strcmp(name, "memory") == 0)
         return &fl_pubstore_memory;
     if (strcmp(name, "file") == 0)
-        return &fl_pubstore_file; /* NULL while the file store is not linked */
-    return NULL;                  /* "sqlite": not built yet */
+        return &fl_pubstore_file;
+    return NULL; /* "sqlite": not built yet */
 }
 
 const fl_bmstore_ops *fl_bmstore_builtin(const char *name)

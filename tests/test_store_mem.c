@@ -175,11 +175,10 @@ static void test_builtin_lookup(void **state)
     assert_string_equal(fl_pubstore_builtin("none")->name, "none");
     assert_string_equal(fl_pubstore_builtin("memory")->name, "memory");
     assert_string_equal(fl_bmstore_builtin("memory")->name, "memory");
-    /* "file" is there only when the file stores are linked in */
-    const fl_pubstore_ops *pf = fl_pubstore_builtin("file");
-    const fl_bmstore_ops *bf = fl_bmstore_builtin("file");
-    assert_true(pf == NULL || strcmp(pf->name, "file") == 0);
-    assert_true(bf == NULL || strcmp(bf->name, "file") == 0);
+    assert_ptr_equal(fl_pubstore_builtin("file"), &fl_pubstore_file);
+    assert_ptr_equal(fl_bmstore_builtin("file"), &fl_bmstore_file);
+    assert_string_equal(fl_pubstore_builtin("file")->name, "file");
+    assert_string_equal(fl_bmstore_builtin("file")->name, "file");
     assert_null(fl_pubstore_builtin("sqlite"));
     assert_null(fl_bmstore_builtin("sqlite"));
     assert_null(fl_bmstore_builtin("none")); /* no bookmark store keeps nothing */

@@ -4,10 +4,16 @@
  * run the store contract through a dlopen'ed vtable; it is also the smallest
  * template for users writing their own store.
  *
- * Build (position-independent, with the store sources compiled in):
- *   cc -std=c11 -fPIC -shared -Iclient/include -Iclient -D_GNU_SOURCE \
- *      -o memplugin.so tests/plugins/memplugin.c client/pubstore_mem.c \
- *      client/bmstore_mem.c client/store.c client/bookmark.c client/error.c
+ * Build (position-independent, the client sources it needs compiled in;
+ * store.c's registry references the file stores, hence their sources):
+ *   cc -std=c11 -fPIC -shared -fvisibility=hidden -Iclient/include -Iclient \
+ *      -D_GNU_SOURCE -o memplugin.so tests/plugins/memplugin.c \
+ *      client/pubstore_mem.c client/bmstore_mem.c client/store.c \
+ *      client/pubstore_file.c client/bmstore_file.c client/seglog.c \
+ *      client/record.c client/crc32c.c client/buf.c client/bookmark.c \
+ *      client/error.c -ldl
+ * test_store_mem looks for it at <its own dir>/../plugins/memplugin.so or
+ * $FL_TEST_MEMPLUGIN.
  */
 #include "faultline/store.h"
 
