@@ -115,7 +115,16 @@ $(B)/fuzz/%: tests/fuzz/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDOPT) -o $@ $< $(LIBS) $(LDLIBS)
 
-unit-tests: $(TEST_BIN) ## run every cmocka binary of this variant (JUnit XML under reports/junit/)
+# Test plugins (tests/plugins/*.c): shared objects built with the client
+# sources compiled -fPIC into them, so a plugin is self-contained like a user's.
+PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+PLUGIN_SO  := $(PLUGIN_SRC:tests/plugins/%.c=$(B)/plugins/%.so)
+$(B)/plugins/%.so: tests/plugins/%.c $(CLIENT_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=c11 $(filter-out --coverage,$(OPT)) $(WARN) -fPIC -shared -fvisibility=hidden $(filter-out --coverage,$(LDOPT)) -o $@ $^ $(PKG_LIBS) -ldl -lm
+$(B)/tests/test_store_mem: | $(PLUGIN_SO)
+
+unit-tests: $(TEST_BIN) $(PLUGIN_SO) ## run every cmocka binary of this variant (JUnit XML under reports/junit/)
 	@bash ci/run-tests.sh $(B) $(TEST_BIN)
 
 script-tests: $(CLI) ## schema/loader agreement and shell tests (tests/test_*.sh BUILD_DIR)
