@@ -1,0 +1,526 @@
+/* Run reports (report.h): report.json, junit.xml, repro.json and a run's
+ * report directory. The timeline page is in timeline.c. */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "faultline/error.h"
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t cap, const char *fmt,
+                                                          ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- JSON helpers ---------------------------------------------------------- */
+
+/* A JSON string; bytes that are not valid UTF-8 become '?' rather than
+ * losing the whole text. */
+static json_t *jstr(const char *s)
+{
+    if (!s)
+        s = "";
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* An unsigned integer: a JSON integer when it fits, else a decimal string. */
+static json_t *ju64(uint64_t v)
+{
+    if (v <= (uint64_t)INT64_MAX)
+        return json_integer((json_int_t)v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
+/* Set o[key] = v (stolen); remember any failure in *bad. */
+static void put(json_t *o, const char *key, json_t *v, bool *bad)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *bad = true;
+}
+
+static void push(json_t *a, json_t *v, bool *bad)
+{
+    if (!v || json_array_append_new(a, v) != 0)
+        *bad = true;
+}
+
+json_t *sim_report_figures_to_json(const sim_report_figures *f)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    bool bad = false;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016" PRIx64, f->history_hash);
+    put(o, "published", ju64(f->published), &bad);
+    put(o, "accepted", ju64(f->accepted), &bad);
+    put(o, "refused", ju64(f->refused), &bad);
+    put(o, "persisted_acks", ju64(f->persisted_acks), &bad);
+    put(o, "delivered", ju64(f->delivered), &bad);
+    put(o, "discarded", ju64(f->discarded), &bad);
+    put(o, "duplicates", ju64(f->duplicates), &bad);
+    put(o, "gaps", ju64(f->gaps), &bad);
+    put(o, "errors", ju64(f->errors), &bad);
+    put(o, "faults_fired", ju64(f->faults_fired), &bad);
+    put(o, "faults_healed", ju64(f->faults_healed), &bad);
+    put(o, "reconnects", ju64(f->reconnects), &bad);
+    put(o, "client_restarts", ju64(f->client_restarts), &bad);
+    put(o, "broker_restarts", ju64(f->broker_restarts), &bad);
+    put(o, "journal_messages", ju64(f->journal_messages), &bad);
+    put(o, "max_outage_us", ju64(f->max_outage_us), &bad);
+    put(o, "last_heal_us", ju64(f->last_heal_us), &bad);
+    put(o, "converged", json_boolean(f->converged), &bad);
+    put(o, "converged_us", ju64(f->converged_us), &bad);
+    put(o, "recovery_us", ju64(f->recovery_us), &bad);
+    put(o, "virtual_us", ju64(f->virtual_us), &bad);
+    put(o, "wall_us", ju64(f->wall_us), &bad);
+    put(o, "events_run", ju64(f->events_run), &bad);
+    put(o, "history_events", ju64(f->history_events), &bad);
+    put(o, "history_hash", json_string(hash), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A context event: the parsed history line, or {"raw": line} if it does
+ * not parse as an object. */
+static json_t *context_event(const char *line)
+{
+    json_t *j = json_loads(line ? line : "", JSON_REJECT_DUPLICATES, NULL);
+    if (j && json_is_object(j))
+        return j;
+    json_decref(j);
+    j = json_object();
+    if (j && json_object_set_new(j, "raw", jstr(line)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *violation_json(const sim_report_violation *v)
+{
+    json_t *o = json_object(), *ctx = json_array();
+    bool bad = !o || !ctx;
+    for (size_t i = 0; !bad && i < v->ncontext; i++)
+        push(ctx, context_event(v->context[i]), &bad);
+    if (bad) {
+        json_decref(o);
+        json_decref(ctx);
+        return NULL;
+    }
+    put(o, "checker", jstr(v->checker), &bad);
+    put(o, "message", jstr(v->message), &bad);
+    put(o, "text", jstr(v->text), &bad);
+    put(o, "t_us", ju64(v->t_us), &bad);
+    put(o, "context", ctx, &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *fault_json(const sim_report_fault *f)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    bool bad = false;
+    put(o, "index", ju64(f->index), &bad);
+    put(o, "kind", jstr(f->kind), &bad);
+    put(o, "target", jstr(f->target), &bad);
+    put(o, "fired", json_boolean(f->fired), &bad);
+    put(o, "by_trigger", json_boolean(f->by_trigger), &bad);
+    put(o, "skipped", json_boolean(f->skipped), &bad);
+    put(o, "fired_us", f->fired ? ju64(f->fired_us) : json_null(), &bad);
+    put(o, "healed", json_boolean(f->healed), &bad);
+    put(o, "healed_us", f->healed ? ju64(f->healed_us) : json_null(), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *error_json(const sim_report_error *e)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    bool bad = false;
+    put(o, "client", jstr(e->client), &bad);
+    put(o, "error", jstr(e->error), &bad);
+    put(o, "t_us", ju64(e->t_us), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *file_ref(const char *name)
+{
+    return name ? jstr(name) : json_null();
+}
+
+static json_t *list_json(const sim_report *rep, int which)
+{
+    json_t *a = json_array();
+    bool bad = !a;
+    size_t n = which == 0 ? rep->nviolations : which == 1 ? rep->nfaults : rep->nerrors;
+    for (size_t i = 0; !bad && i < n; i++) {
+        json_t *v = which == 0   ? violation_json(&rep->violations[i])
+                    : which == 1 ? fault_json(&rep->faults[i])
+                                 : error_json(&rep->errors[i]);
+        push(a, v, &bad);
+    }
+    if (bad) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+json_t *sim_report_to_json(const sim_report *rep)
+{
+    json_t *o = json_object(), *sc = json_object(), *checks = json_object(), *files = json_object();
+    bool bad = !o || !sc || !checks || !files;
+    if (bad) {
+        json_decref(o);
+        json_decref(sc);
+        json_decref(checks);
+        json_decref(files);
+        return NULL;
+    }
+    put(o, "format", json_string(SIM_REPORT_FORMAT), &bad);
+    put(o, "version", json_integer(SIM_REPORT_VERSION), &bad);
+    put(sc, "name", jstr(rep->scenario), &bad);
+    put(sc, "file", jstr(rep->file), &bad);
+    put(sc, "description", jstr(rep->description), &bad);
+    put(o, "scenario", sc, &bad);
+    put(o, "seed", ju64(rep->seed), &bad);
+    put(o, "revision", jstr(rep->revision ? rep->revision : "unknown"), &bad);
+    put(o, "result", json_string(rep->passed ? "pass" : "fail"), &bad);
+    put(o, "failure", jstr(rep->passed ? "" : rep->failure), &bad);
+    for (size_t i = 0; i < rep->nchecks; i++)
+        put(checks, rep->checks[i].name ? rep->checks[i].name : "?", jstr(rep->checks[i].verdict),
+            &bad);
+    put(o, "checks", checks, &bad);
+    put(o, "violations", list_json(rep, 0), &bad);
+    put(o, "faults", list_json(rep, 1), &bad);
+    put(o, "errors", list_json(rep, 2), &bad);
+    put(o, "figures", sim_report_figures_to_json(&rep->figures), &bad);
+    put(files, "history", file_ref(rep->history_file), &bad);
+    put(files, "timeline", file_ref(rep->timeline_file), &bad);
+    put(files, "repro", file_ref(rep->repro_file), &bad);
+    put(o, "files", files, &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+const char *sim_report_failing_checks(const sim_report *rep, char *buf, size_t cap)
+{
+    if (!cap)
+        return buf;
+    buf[0] = 0;
+    size_t len = 0;
+    for (size_t i = 0; i < rep->nchecks; i++) {
+        const char *v = rep->checks[i].verdict ? rep->checks[i].verdict : "";
+        if (strcmp(v, "fail") != 0 && strcmp(v, "expected_violation_missing") != 0)
+            continue;
+        int w = snprintf(buf + len, cap - len, "%s%s", len ? "," : "",
+                         rep->checks[i].name ? rep->checks[i].name : "?");
+        if (w < 0 || (size_t)w >= cap - len) {
+            buf[len] = 0;
+            break;
+        }
+        len += (size_t)w;
+    }
+    if (!rep->passed && len == 0)
+        snprintf(buf, cap, "expect");
+    return buf;
+}
+
+int sim_report_write_json(const sim_report *rep, const char *path, char *err, size_t errcap)
+{
+    json_t *j = sim_report_to_json(rep);
+    if (!j) {
+        set_err(err, errcap, "%s: out of memory building the report", path);
+        return FL_E_NOMEM;
+    }
+    int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    json_decref(j);
+    if (rc != 0) {
+        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        return FL_E_IO;
+    }
+    return 0;
+}
+
+int sim_report_write_repro(const json_t *concrete, const char *path, char *err, size_t errcap)
+{
+    if (!concrete) {
+        set_err(err, errcap, "%s: no concrete scenario to write", path);
+        return FL_E_INVAL;
+    }
+    if (json_dump_file(concrete, path, JSON_INDENT(2)) != 0) {
+        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        return FL_E_IO;
+    }
+    return 0;
+}
+
+/* ---- junit.xml ---------------------------------------------------------- */
+
+/* Length of the UTF-8 sequence starting at p (1 for a byte that does not
+ * start a valid sequence, reported through *valid = false). */
+static size_t utf8_len(const unsigned char *p, bool *valid)
+{
+    size_t n = *p < 0x80           ? 1
+               : (*p >> 5) == 0x6  ? 2
+               : (*p >> 4) == 0xE  ? 3
+               : (*p >> 3) == 0x1E ? 4
+                                   : 0;
+    *valid = n != 0;
+    for (size_t i = 1; *valid && i < n; i++)
+        *valid = (p[i] & 0xC0) == 0x80;
+    return *valid ? n : 1;
+}
+
+int sim_report_xml_escape(FILE *f, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    while (*p) {
+        bool valid = true;
+        size_t n = utf8_len(p, &valid);
+        const char *rep = NULL;
+        switch (*p) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            if (!valid || (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r'))
+                rep = "\xEF\xBF\xBD"; /* U+FFFD */
+        }
+        if (rep ? fputs(rep, f) < 0 : fwrite(p, 1, n, f) != n)
+            return FL_E_IO;
+        p += n;
+    }
+    return 0;
+}
+
+static void xml_attr(FILE *f, const char *name, const char *value)
+{
+    fprintf(f, " %s=\"", name);
+    sim_report_xml_escape(f, value);
+    fputc('"', f);
+}
+
+static void junit_properties(FILE *f, const sim_report *r)
+{
+    char buf[32];
+    fputs("      <properties>\n", f);
+    snprintf(buf, sizeof buf, "%" PRIu64, r->seed);
+    fputs("        <property", f);
+    xml_attr(f, "name", "seed");
+    xml_attr(f, "value", buf);
+    fputs("/>\n", f);
+    if (!r->run_error) {
+        snprintf(buf, sizeof buf, "%016" PRIx64, r->figures.history_hash);
+        fputs("        <property", f);
+        xml_attr(f, "name", "history_hash");
+        xml_attr(f, "value", buf);
+        fputs("/>\n", f);
+    }
+    for (size_t i = 0; i < r->nchecks; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "check.%s", r->checks[i].name ? r->checks[i].name : "?");
+        fputs("        <property", f);
+        xml_attr(f, "name", name);
+        xml_attr(f, "value", r->checks[i].verdict);
+        fputs("/>\n", f);
+    }
+    fputs("      </properties>\n", f);
+}
+
+static void junit_failure(FILE *f, const sim_report *r)
+{
+    fputs("      <failure type=\"checker\"", f);
+    xml_attr(f, "message", r->failure && r->failure[0] ? r->failure : "failed");
+    fputs(">", f);
+    for (size_t i = 0; i < r->nviolations; i++) {
+        const sim_report_violation *v = &r->violations[i];
+        char head[96];
+        snprintf(head, sizeof head, "[%s] t=%" PRIu64 "us ", v->checker ? v->checker : "?",
+                 v->t_us);
+        sim_report_xml_escape(f, head);
+        if (v->message && v->message[0]) {
+            sim_report_xml_escape(f, v->message);
+            fputs(": ", f);
+        }
+        sim_report_xml_escape(f, v->text);
+        fputc('\n', f);
+    }
+    if (r->nviolations == 0)
+        sim_report_xml_escape(f, r->failure);
+    fputs("</failure>\n", f);
+}
+
+static void junit_testcase(FILE *f, const sim_report *r)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%.6f", (double)r->figures.wall_us / 1e6);
+    fputs("    <testcase", f);
+    xml_attr(f, "classname", "faultline.scenarios");
+    xml_attr(f, "name", r->scenario ? r->scenario : "?");
+    xml_attr(f, "file", r->file ? r->file : "");
+    xml_attr(f, "time", t);
+    fputs(">\n", f);
+    junit_properties(f, r);
+    if (r->run_error) {
+        fputs("      <error type=\"run\"", f);
+        xml_attr(f, "message", r->run_error);
+        fputs(">", f);
+        sim_report_xml_escape(f, r->run_error);
+        fputs("</error>\n", f);
+    } else if (!r->passed) {
+        junit_failure(f, r);
+    }
+    fputs("    </testcase>\n", f);
+}
+
+int sim_report_write_junit(FILE *f, const char *suite, const sim_report *const *reps, size_t n,
+                           double wall_s)
+{
+    size_t failures = 0, errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (reps[i]->run_error)
+            errors++;
+        else if (!reps[i]->passed)
+            failures++;
+    }
+    char counts[160];
+    snprintf(counts, sizeof counts, " tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" time=\"%.6f\"",
+             n, failures, errors, wall_s);
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites", f);
+    xml_attr(f, "name", "faultline");
+    fprintf(f, "%s>\n  <testsuite", counts);
+    xml_attr(f, "name", suite ? suite : "faultline");
+    fprintf(f, "%s skipped=\"0\">\n", counts);
+    for (size_t i = 0; i < n; i++)
+        junit_testcase(f, reps[i]);
+    fputs("  </testsuite>\n</testsuites>\n", f);
+    return fflush(f) == 0 && !ferror(f) ? 0 : FL_E_IO;
+}
+
+/* ---- report directory ------------------------------------------------------- */
+
+/* mkdir -p; 0 or FL_E_IO. */
+static int make_dirs(const char *dir, char *err, size_t errcap)
+{
+    char *p = strdup(dir);
+    if (!p)
+        return FL_E_NOMEM;
+    int rc = 0;
+    for (char *s = p + 1; rc == 0; s++) {
+        bool end = *s == 0;
+        if (*s != '/' && !end)
+            continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            set_err(err, errcap, "%s: cannot create directory: %s", p, strerror(errno));
+            rc = FL_E_IO;
+        }
+        if (end)
+            break;
+        *s = '/';
+    }
+    free(p);
+    return rc;
+}
+
+static int write_timeline(const sim_timeline *tl, const sim_report *rep, const char *path,
+                          char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        return FL_E_IO;
+    }
+    int rc = sim_timeline_write_html(tl, rep, f);
+    if (fclose(f) != 0 || rc) {
+        set_err(err, errcap, "%s: write failed", path);
+        return FL_E_IO;
+    }
+    return 0;
+}
+
+int sim_report_write_dir(const sim_report *rep, const sim_timeline *tl, const json_t *concrete,
+                         const char *dir, char *err, size_t errcap)
+{
+    int rc = make_dirs(dir, err, errcap);
+    if (rc)
+        return rc;
+    sim_report r = *rep;
+    r.timeline_file = tl ? "timeline.html" : NULL;
+    r.repro_file = !rep->passed && concrete ? "repro.json" : NULL;
+    size_t cap = strlen(dir) + 32;
+    char *path = malloc(cap);
+    if (!path)
+        return FL_E_NOMEM;
+    if (r.repro_file) {
+        snprintf(path, cap, "%s/repro.json", dir);
+        rc = sim_report_write_repro(concrete, path, err, errcap);
+    }
+    if (!rc && tl) {
+        snprintf(path, cap, "%s/timeline.html", dir);
+        rc = write_timeline(tl, &r, path, err, errcap);
+    }
+    if (!rc) {
+        snprintf(path, cap, "%s/report.json", dir);
+        rc = sim_report_write_json(&r, path, err, errcap);
+    }
+    free(path);
+    return rc;
+}

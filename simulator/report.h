@@ -1,0 +1,231 @@
+/* Run reports: report.json, junit.xml, repro.json and timeline.html.
+ *
+ * The writers read a plain-data view of one finished run, sim_report, that
+ * borrows every string and array. Keeping the writers on this view (rather
+ * than on sim_run) lets them be tested without running a simulation and
+ * keeps them independent of how the runner stores its results; the runner
+ * (or the CLI) fills one sim_report per run. The timeline also needs what
+ * happened over virtual time; a sim_timeline collects that from the history
+ * events (as a sim_history observer, or from history.jsonl lines).
+ *
+ * report.json (format "faultline-report", version 1). Every key is always
+ * present; times are virtual microseconds since virtual zero unless named
+ * otherwise:
+ *
+ *   format       string  "faultline-report"
+ *   version      integer 1 (bumped when a key changes meaning or goes away;
+ *                        new keys may appear without a bump)
+ *   scenario     object  {name: string, file: string, description: string}
+ *   seed         integer the run's seed (a decimal string above 2^63-1)
+ *   revision     string  `git describe` of the faultline build, or "unknown"
+ *   result       string  "pass" | "fail"
+ *   failure      string  one line saying why the run failed ("" for a pass)
+ *   checks       object  checker name -> verdict string: "pass", "fail",
+ *                        "not_checked", "expected_violation_fired",
+ *                        "expected_violation_missing" (in checker order)
+ *   violations   array of {checker: string, message: string (the message
+ *                        identity, e.g. "pub-1#17", "" when none),
+ *                        text: string, t_us: integer (when it shows),
+ *                        context: array of history events, each the parsed
+ *                        history line {t, node, src, ev, ...fields}}
+ *   faults       array of {index: integer (into the scenario's faults),
+ *                        kind: string, target: string ("" for none),
+ *                        fired: bool, by_trigger: bool, skipped: bool,
+ *                        fired_us: integer|null, healed: bool,
+ *                        healed_us: integer|null}
+ *   errors       array of {client: string, error: string (FL_E_ name,
+ *                        e.g. "BOOKMARK_EXPIRED"), t_us: integer}: errors
+ *                        the applications were told about, in order
+ *   figures      object  published, accepted, refused, persisted_acks,
+ *                        delivered, discarded, duplicates, gaps, errors,
+ *                        faults_fired, faults_healed, reconnects,
+ *                        client_restarts, broker_restarts, journal_messages,
+ *                        max_outage_us, last_heal_us, converged_us,
+ *                        recovery_us, virtual_us, wall_us, events_run,
+ *                        history_events (integers); converged (bool);
+ *                        history_hash (string, 16 lower-case hex digits:
+ *                        FNV-1a 64 of history.jsonl)
+ *   files        object  {history, timeline, repro}: names of the sibling
+ *                        files in the report directory, null when absent
+ *
+ * junit.xml: one <testsuite> per CLI invocation, one <testcase
+ * classname="faultline.scenarios" name="<scenario>"> per run, the verdict
+ * of every checker as <property name="check.<checker>" value="<verdict>">,
+ * a failed run as <failure type="checker" message="<failure>"> holding the
+ * violation texts, a run that could not be performed as <error>.
+ *
+ * repro.json: the concrete scenario of a failed run (the runner's
+ * sim_run_concrete_scenario: seed fixed, triggered faults turned into timed
+ * ones), so `faultline run repro.json` reproduces the same failure.
+ */
+#ifndef SIM_REPORT_H
+#define SIM_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "history.h"
+
+#define SIM_REPORT_FORMAT  "faultline-report"
+#define SIM_REPORT_VERSION 1
+
+/* One checker's verdict. */
+typedef struct sim_report_check {
+    const char *name;    /* "no_loss" */
+    const char *verdict; /* "pass", "fail", "not_checked", "expected_violation_fired",
+                            "expected_violation_missing" */
+} sim_report_check;
+
+/* One violation a checker found. */
+typedef struct sim_report_violation {
+    const char *checker;        /* "no_loss" */
+    const char *message;        /* identity of the message concerned, "" or NULL if none */
+    const char *text;           /* what is wrong */
+    uint64_t t_us;              /* virtual time where it shows (timeline marker) */
+    const char *const *context; /* history lines (canonical JSON) that show it */
+    size_t ncontext;
+} sim_report_violation;
+
+/* One fault of the concrete timeline. */
+typedef struct sim_report_fault {
+    size_t index;       /* into the scenario's faults[] */
+    const char *kind;   /* "disconnect", ... */
+    const char *target; /* client or broker name; "" or NULL for none */
+    bool fired, by_trigger, skipped;
+    uint64_t fired_us;
+    bool healed; /* false and fired: active until the end */
+    uint64_t healed_us;
+} sim_report_fault;
+
+/* An error an application was told about. */
+typedef struct sim_report_error {
+    const char *client;
+    const char *error; /* fl_err_name() */
+    uint64_t t_us;
+} sim_report_error;
+
+/* Figures of a run; the meaning of each is that of sim_run_figures
+ * (runner.h). */
+typedef struct sim_report_figures {
+    uint64_t published, accepted, refused, persisted_acks, delivered, discarded, duplicates, gaps,
+        errors;
+    uint64_t faults_fired, faults_healed, reconnects, client_restarts, broker_restarts;
+    uint64_t journal_messages, max_outage_us, last_heal_us;
+    bool converged;
+    uint64_t converged_us, recovery_us, virtual_us, wall_us, events_run, history_events;
+    uint64_t history_hash;
+} sim_report_figures;
+
+/* The plain-data view of one run. Everything is borrowed. */
+typedef struct sim_report {
+    const char *scenario;    /* scenario name */
+    const char *file;        /* scenario file as given */
+    const char *description; /* NULL: "" */
+    uint64_t seed;
+    const char *revision; /* NULL: "unknown" */
+    bool passed;
+    const char *failure; /* one line, NULL/"" for a pass */
+    /* Non-NULL: the run could not be performed (bad scenario, setup
+     * failure); only junit.xml reports such a run (as <error>). */
+    const char *run_error;
+    const sim_report_check *checks;
+    size_t nchecks;
+    const sim_report_violation *violations;
+    size_t nviolations;
+    const sim_report_fault *faults;
+    size_t nfaults;
+    const sim_report_error *errors;
+    size_t nerrors;
+    sim_report_figures figures;
+    /* Lanes for the timeline, in display order (NULL/0: lanes appear in
+     * the order their nodes first show up in the history). */
+    const char *const *clients;
+    size_t nclients;
+    const char *const *brokers;
+    size_t nbrokers;
+    /* Sibling files for report.json "files" (NULL: absent). */
+    const char *history_file;
+    const char *timeline_file;
+    const char *repro_file;
+} sim_report;
+
+/* report.json as a new JSON object (NULL on out of memory). */
+json_t *sim_report_to_json(const sim_report *rep);
+
+/* The "figures" object alone (new reference; NULL on out of memory): what
+ * the run database stores. */
+json_t *sim_report_figures_to_json(const sim_report_figures *fig);
+
+/* Failing checkers of a run, comma-separated, into buf (verdicts "fail" and
+ * "expected_violation_missing"; "expect" when the run failed without a
+ * failing checker; "" for a pass). Returns buf. */
+const char *sim_report_failing_checks(const sim_report *rep, char *buf, size_t cap);
+
+/* Write report.json to `path`. 0, FL_E_IO (detail in err), FL_E_NOMEM. */
+int sim_report_write_json(const sim_report *rep, const char *path, char *err, size_t errcap);
+
+/* Write junit.xml for one CLI invocation: one testsuite named `suite`
+ * (NULL: "faultline") with one testcase per report, in the given order;
+ * `wall_s` is the invocation's wall time for the testsuite's time
+ * attribute. 0 or FL_E_IO (a write to f failed). */
+int sim_report_write_junit(FILE *f, const char *suite, const sim_report *const *reps, size_t n,
+                           double wall_s);
+
+/* Write the concrete scenario `concrete` (from sim_run_concrete_scenario)
+ * as repro.json at `path`. 0, FL_E_INVAL (NULL concrete), FL_E_IO. */
+int sim_report_write_repro(const json_t *concrete, const char *path, char *err, size_t errcap);
+
+/* Write `text` with XML/HTML escaping (& < > " ' and characters XML 1.0
+ * forbids, which become U+FFFD). 0 or FL_E_IO. */
+int sim_report_xml_escape(FILE *f, const char *text);
+
+/* ---- timeline ------------------------------------------------------------ */
+
+typedef struct sim_timeline sim_timeline;
+
+/* New, empty collector. NULL on out of memory. */
+sim_timeline *sim_timeline_new(void);
+
+/* Free; NULL is a no-op. */
+void sim_timeline_free(sim_timeline *tl);
+
+/* Feed one history event. Events the timeline does not draw are ignored.
+ * What it draws (node = lane):
+ *   sim node_create / crash / power_loss / restart        lane up / down
+ *   client state {"state"}                                 connection state
+ *   client connect, reconnect_attempt / reconnect_wait     connecting / waiting
+ *   client publish / persisted_ack / deliver               rate buckets
+ *   broker publish_logged / persisted_ack / deliver        rate buckets
+ * Out of memory only loses detail (counted in the page's footer). */
+void sim_timeline_add_event(sim_timeline *tl, uint64_t t_us, const char *node, const char *src,
+                            const char *ev, const char *fields_json);
+
+/* sim_history observer: sim_history_observe(h, sim_timeline_observe, tl). */
+void sim_timeline_observe(void *tl, const sim_history_event *ev);
+
+/* Feed one canonical history line (as in history.jsonl, with or without
+ * '\n'). FL_E_CORRUPT if it is not a history line (the line is skipped). */
+int sim_timeline_add_line(sim_timeline *tl, const char *line, size_t len);
+
+/* Write timeline.html: one self-contained page (inline CSS, JS and SVG; no
+ * network) with a swimlane per client and broker (class "lane",
+ * data-name), connection states over virtual time, fault intervals (class
+ * "fault"), publish / persisted-ack / delivery rates, and violation
+ * markers (class "violation", id "violation-<i>") that reveal their
+ * context events when clicked (or when the page is opened with
+ * #violation-<i>). 0 or FL_E_IO. */
+int sim_timeline_write_html(const sim_timeline *tl, const sim_report *rep, FILE *f);
+
+/* ---- a run's report directory ------------------------------------------- */
+
+/* Write the report directory `dir` (created, with parents, if missing):
+ * report.json, timeline.html (if tl is not NULL) and, for a failed run
+ * with `concrete` not NULL, repro.json. rep's file links are set to what
+ * is written (history_file is kept as given). 0, FL_E_IO, FL_E_NOMEM. */
+int sim_report_write_dir(const sim_report *rep, const sim_timeline *tl, const json_t *concrete,
+                         const char *dir, char *err, size_t errcap);
+
+#endif
