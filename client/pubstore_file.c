@@ -28,7 +28,9 @@
  * Pruning (after a discard): a segment whose records are all below the
  * lowest live record number is deleted (fl_seglog_delete_before). When the
  * oldest segment only pins a few live messages ("stragglers": their records
- * take at most a quarter of the segment), they are re-appended as STORE
+ * take at most a quarter of the segment) and is not the segment sealed
+ * last (whose live tail is just the newest messages, soon acked), they are
+ * re-appended as STORE
  * records at the head (compacted forward) and the old segment is deleted.
  * Before any deletion the store appends a MARK (so last_sequence survives
  * even when every older segment goes: the seglog never deletes its active
@@ -73,7 +75,7 @@ typedef struct file_opts {
     uint32_t max_record;
 } file_opts;
 
-#define DEFAULT_SEGMENT_SIZE (4ull << 20)
+#define DEFAULT_SEGMENT_SIZE (16ull << 20)
 #define DEFAULT_MAX_RECORD   (16u << 20)
 
 /* Our own option on top of the shared ones (store_util.h):
@@ -592,7 +594,9 @@ static int prune(pubstore_file *s)
     uint64_t lo = min_live_recno(s);
     if (old->last_recno < lo) {
         rc = delete_dead(s);
-    } else if (is_straggler_segment(s, old)) {
+    } else if (l.n >= 3 && is_straggler_segment(s, old)) {
+        /* Not the segment just sealed: its live tail is simply the newest
+         * messages, which the next acks will discard anyway. */
         rc = compact_range(s, old->first_recno, old->last_recno);
         if (rc == 0)
             rc = delete_dead(s);
