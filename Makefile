@@ -58,6 +58,7 @@ TEST_SRC   := $(sort $(wildcard tests/test_*.c))
 TESTLIB_SRC:= $(sort $(wildcard tests/lib/*.c))
 BENCH_SRC  := $(sort $(wildcard tests/bench/bench_*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+EXAMPLE_SRC:= $(sort $(wildcard client/examples/*.c))
 
 CLIENT_OBJ := $(CLIENT_SRC:%.c=$(B)/%.o)
 SIM_OBJ    := $(SIM_SRC:%.c=$(B)/%.o)
@@ -68,13 +69,14 @@ CLI        := $(if $(MAIN_SRC),$(B)/faultline)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+EXAMPLE_BIN:= $(EXAMPLE_SRC:client/examples/%.c=$(B)/examples/%)
 LIBS       := $(SIM_LIB) $(CLIENT_LIB)
 
 .PHONY: all run test unit-tests script-tests scenario-tests coverage asan fuzz fuzz-build \
         bench install clean help format format-check deps cli tests
 .DEFAULT_GOAL := all
 
-all: deps $(CLIENT_LIB) $(SIM_LIB) $(CLI) $(TEST_BIN) ## build the libraries, the CLI and the tests
+all: deps $(CLIENT_LIB) $(SIM_LIB) $(CLI) $(TEST_BIN) $(EXAMPLE_BIN) ## build the libraries, the CLI, the tests and the examples
 
 deps: ## install missing Debian packages (ci/deps.sh)
 	@bash ci/deps.sh
@@ -98,6 +100,11 @@ $(SIM_LIB): $(SIM_OBJ)
 
 $(B)/faultline: $(B)/simulator/main.o $(LIBS)
 	$(CC) $(OPT) $(LDOPT) -o $@ $^ $(LDLIBS)
+
+# Example programs: client library only (they are what a user would write).
+$(B)/examples/%: client/examples/%.c $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDOPT) -o $@ $< $(CLIENT_LIB) $(LDLIBS)
 
 $(B)/tests/%: $(B)/tests/%.o $(TESTLIB_OBJ) $(LIBS)
 	@mkdir -p $(dir $@)
@@ -124,10 +131,10 @@ $(B)/plugins/%.so: tests/plugins/%.c $(CLIENT_SRC)
 	$(CC) $(CPPFLAGS) -std=c11 $(filter-out --coverage,$(OPT)) $(WARN) -fPIC -shared -fvisibility=hidden $(filter-out --coverage,$(LDOPT)) -o $@ $^ $(PKG_LIBS) -ldl -lm
 $(B)/tests/test_store_mem: | $(PLUGIN_SO)
 
-unit-tests: $(TEST_BIN) $(PLUGIN_SO) ## run every cmocka binary of this variant (JUnit XML under reports/junit/)
+unit-tests: $(TEST_BIN) $(PLUGIN_SO) $(EXAMPLE_BIN) ## run every cmocka binary of this variant (JUnit XML under reports/junit/)
 	@bash ci/run-tests.sh $(B) $(TEST_BIN)
 
-script-tests: $(CLI) ## schema/loader agreement and shell tests (tests/test_*.sh BUILD_DIR)
+script-tests: $(CLI) $(EXAMPLE_BIN) ## schema/loader agreement and shell tests (tests/test_*.sh BUILD_DIR)
 	@python3 tests/check_schema.py . && echo "schema-check: scenarios/schema.json agrees with the loader corpora"
 	@set -e; for t in $(sort $(wildcard tests/test_*.sh)); do bash $$t $(B); done
 
