@@ -75,6 +75,7 @@ LIBS       := $(SIM_LIB) $(CLIENT_LIB)
 .PHONY: all run test unit-tests script-tests scenario-tests coverage asan fuzz fuzz-build \
         bench install clean help format format-check deps cli tests
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: deps $(CLIENT_LIB) $(SIM_LIB) $(CLI) $(TEST_BIN) $(EXAMPLE_BIN) ## build the libraries, the CLI, the tests and the examples
 
