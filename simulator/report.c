@@ -107,20 +107,65 @@ json_t *sim_report_figures_to_json(const sim_report_figures *f)
     return o;
 }
 
-/* A context event: the parsed history line, or {"raw": line} if it does
- * not parse as an object. */
+/* "t=S.FFFFFFs ..." (a checker context line) -> virtual microseconds. */
+static bool checker_line_time(const char *line, uint64_t *t_us)
+{
+    if (strncmp(line, "t=", 2) != 0)
+        return false;
+    const char *p = line + 2;
+    uint64_t sec = 0, frac = 0;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (sec > (UINT64_MAX / 1000000u - 9) / 10)
+            return false;
+        sec = sec * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p++ != '.')
+        return false;
+    for (int i = 0; i < 6; i++, p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        frac = frac * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p != 's')
+        return false;
+    *t_us = sec * 1000000u + frac;
+    return true;
+}
+
+/* A context entry {t_us, text, event}: see report.h. */
 static json_t *context_event(const char *line)
 {
-    json_t *j = json_loads(line ? line : "", JSON_REJECT_DUPLICATES, NULL);
-    if (j && json_is_object(j))
-        return j;
-    json_decref(j);
-    j = json_object();
-    if (j && json_object_set_new(j, "raw", jstr(line)) != 0) {
-        json_decref(j);
+    if (!line)
+        line = "";
+    json_t *ev = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+    if (ev && !json_is_object(ev)) {
+        json_decref(ev);
+        ev = NULL;
+    }
+    json_t *t = NULL;
+    uint64_t t_us = 0;
+    if (ev && json_is_integer(json_object_get(ev, "t")) &&
+        json_integer_value(json_object_get(ev, "t")) >= 0)
+        t = json_integer(json_integer_value(json_object_get(ev, "t")));
+    else if (!ev && checker_line_time(line, &t_us))
+        t = ju64(t_us);
+    json_t *o = json_object();
+    bool bad = !o;
+    if (o) {
+        put(o, "t_us", t ? t : json_null(), &bad);
+        put(o, "text", jstr(line), &bad);
+        put(o, "event", ev ? ev : json_null(), &bad);
+    } else {
+        json_decref(t);
+        json_decref(ev);
+    }
+    if (bad) {
+        json_decref(o);
         return NULL;
     }
-    return j;
+    return o;
 }
 
 static json_t *violation_json(const sim_report_violation *v)
@@ -135,6 +180,9 @@ static json_t *violation_json(const sim_report_violation *v)
         return NULL;
     }
     put(o, "checker", jstr(v->checker), &bad);
+    put(o, "client", jstr(v->client), &bad);
+    put(o, "sub_id", jstr(v->sub_id), &bad);
+    put(o, "topic", jstr(v->topic), &bad);
     put(o, "message", jstr(v->message), &bad);
     put(o, "text", jstr(v->text), &bad);
     put(o, "t_us", ju64(v->t_us), &bad);
@@ -245,6 +293,72 @@ json_t *sim_report_to_json(const sim_report *rep)
         return NULL;
     }
     return o;
+}
+
+/* ---- from the checker ------------------------------------------------------ */
+
+void sim_report_checker_view_release(sim_report_checker_view *v)
+{
+    for (size_t i = 0; v->messages && i < v->nviolations; i++)
+        free(v->messages[i]);
+    free(v->messages);
+    free(v->violations);
+    memset(v, 0, sizeof *v);
+}
+
+/* The message identity of a violation: its bookmark, else publisher|seq|. */
+static char *message_identity(const sim_checker_violation *cv)
+{
+    char *s = NULL;
+    if (!cv->has_message)
+        return strdup("");
+    if (cv->bookmark && cv->bookmark[0])
+        return strdup(cv->bookmark);
+    if (asprintf(&s, "%" PRIu64 "|%" PRIu64 "|", cv->publisher, cv->sequence) < 0)
+        return NULL;
+    return s;
+}
+
+int sim_report_view_checker(const sim_checker *chk, sim_report_checker_view *v)
+{
+    memset(v, 0, sizeof *v);
+    for (int i = 0; i < SIM_CHK_COUNT; i++) {
+        sim_checker_verdict vd;
+        if (sim_checker_verdict_at(chk, i, &vd) != 0)
+            continue;
+        v->checks[v->nchecks].name = sim_checker_check_name(i);
+        v->checks[v->nchecks].verdict = sim_chk_verdict_name(vd.verdict);
+        v->nchecks++;
+    }
+    size_t n = sim_checker_violation_count(chk);
+    if (n == 0)
+        return 0;
+    v->violations = calloc(n, sizeof *v->violations);
+    v->messages = calloc(n, sizeof *v->messages);
+    if (!v->violations || !v->messages) {
+        sim_report_checker_view_release(v);
+        return FL_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sim_checker_violation *cv = sim_checker_violation_at(chk, i);
+        sim_report_violation *rv = &v->violations[i];
+        v->nviolations = i + 1;
+        v->messages[i] = message_identity(cv);
+        if (!v->messages[i]) {
+            sim_report_checker_view_release(v);
+            return FL_E_NOMEM;
+        }
+        rv->checker = sim_checker_check_name(cv->check);
+        rv->client = cv->client;
+        rv->sub_id = cv->sub_id;
+        rv->topic = cv->topic;
+        rv->message = v->messages[i];
+        rv->text = cv->text;
+        rv->t_us = cv->t_us;
+        rv->context = cv->context;
+        rv->ncontext = cv->ncontext;
+    }
+    return 0;
 }
 
 const char *sim_report_failing_checks(const sim_report *rep, char *buf, size_t cap)

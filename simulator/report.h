@@ -20,14 +20,22 @@
  *   revision     string  `git describe` of the faultline build, or "unknown"
  *   result       string  "pass" | "fail"
  *   failure      string  one line saying why the run failed ("" for a pass)
- *   checks       object  checker name -> verdict string: "pass", "fail",
- *                        "not_checked", "expected_violation_fired",
- *                        "expected_violation_missing" (in checker order)
- *   violations   array of {checker: string, message: string (the message
- *                        identity, e.g. "pub-1#17", "" when none),
+ *   checks       object  check name (no_loss ... unpersisted_zero, and the
+ *                        pseudo-checks errors, delivered) -> verdict: "pass",
+ *                        "fail", "not_applicable", "skipped" (not asked
+ *                        for), "expected_violation_fired",
+ *                        "expected_violation_missing" (in check order)
+ *   violations   array of {checker: string, client: string, sub_id:
+ *                        string, topic: string ("" when none), message:
+ *                        string (the message's identity as a bookmark
+ *                        "publisher|sequence|timestamp", "" when none),
  *                        text: string, t_us: integer (when it shows),
- *                        context: array of history events, each the parsed
- *                        history line {t, node, src, ev, ...fields}}
+ *                        context: array of events that show it, oldest
+ *                        first, each {t_us: integer|null (virtual time),
+ *                        text: string (the line as the checker wrote it),
+ *                        event: object|null (the parsed history line
+ *                        {t, node, src, ev, ...fields} when the line is
+ *                        one)}}
  *   faults       array of {index: integer (into the scenario's faults),
  *                        kind: string, target: string ("" for none),
  *                        fired: bool, by_trigger: bool, skipped: bool,
@@ -67,6 +75,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "checker.h"
 #include "history.h"
 
 #define SIM_REPORT_FORMAT  "faultline-report"
@@ -75,17 +84,22 @@
 /* One checker's verdict. */
 typedef struct sim_report_check {
     const char *name;    /* "no_loss" */
-    const char *verdict; /* "pass", "fail", "not_checked", "expected_violation_fired",
-                            "expected_violation_missing" */
+    const char *verdict; /* sim_chk_verdict_name(): "pass", "fail", "not_applicable",
+                            "skipped", "expected_violation_fired", "expected_violation_missing" */
 } sim_report_check;
 
 /* One violation a checker found. */
 typedef struct sim_report_violation {
     const char *checker;        /* "no_loss" */
-    const char *message;        /* identity of the message concerned, "" or NULL if none */
+    const char *client;         /* client concerned, "" or NULL if none */
+    const char *sub_id;         /* subscription concerned, "" or NULL if none */
+    const char *topic;          /* "" or NULL if unknown */
+    const char *message;        /* identity of the message concerned ("publisher|sequence|timestamp"
+                                   as a bookmark), "" or NULL if none */
     const char *text;           /* what is wrong */
     uint64_t t_us;              /* virtual time where it shows (timeline marker) */
-    const char *const *context; /* history lines (canonical JSON) that show it */
+    const char *const *context; /* lines that show it: checker context lines
+                                   ("t=1.000100s ...") or canonical history lines */
     size_t ncontext;
 } sim_report_violation;
 
@@ -151,6 +165,26 @@ typedef struct sim_report {
     const char *timeline_file;
     const char *repro_file;
 } sim_report;
+
+/* The checks and violations of a finished checker, as report views. The
+ * view owns what it allocated; it borrows from the checker, so keep the
+ * checker alive while the view is used. */
+typedef struct sim_report_checker_view {
+    sim_report_check checks[SIM_CHK_COUNT]; /* every check, in check order */
+    size_t nchecks;
+    sim_report_violation *violations; /* in detection order */
+    size_t nviolations;
+    char **messages; /* storage of the violations' message identities */
+} sim_report_checker_view;
+
+/* Fill *v from `chk` (after sim_checker_finish); verdict strings are
+ * sim_chk_verdict_name()'s. Then set rep.checks = v->checks, rep.nchecks =
+ * v->nchecks, rep.violations = v->violations, rep.nviolations =
+ * v->nviolations. 0 or FL_E_NOMEM (*v is then empty). */
+int sim_report_view_checker(const sim_checker *chk, sim_report_checker_view *v);
+
+/* Free what sim_report_view_checker allocated; the view becomes empty. */
+void sim_report_checker_view_release(sim_report_checker_view *v);
 
 /* report.json as a new JSON object (NULL on out of memory). */
 json_t *sim_report_to_json(const sim_report *rep);

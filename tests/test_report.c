@@ -12,11 +12,13 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "faultline/bookmark.h"
 #include "faultline/error.h"
 #include "report.h"
 #include "scenario.h"
@@ -28,6 +30,7 @@ static const char *const CTX0[] = {
     "\"seq\":17,\"len\":100}",
     "{\"t\":2100000,\"node\":\"pub-1\",\"src\":\"client\",\"ev\":\"persisted_ack\",\"seq\":17}",
     "not json at all </script>",
+    "t=2.100000s pub-1 publish store discard up to seq=17 (persisted ack)",
 };
 static const char *const CTX1[] = {
     "{\"t\":4000000,\"node\":\"sub-1\",\"src\":\"client\",\"ev\":\"deliver\",\"sub_id\":\"s\","
@@ -41,9 +44,10 @@ static const sim_report_check CHECKS[] = {
     {"liveness", "expected_violation_missing"},
 };
 static const sim_report_violation VIOLATIONS[] = {
-    {"no_loss", "pub-1#17", "message <17> & \"friends\" accepted but not in the journal", 2100000,
-     CTX0, 3},
-    {"no_duplicates", "sub-1#3", "delivered twice", 4000000, CTX1, 1},
+    {"no_loss", "pub-1", "", "orders", "9|17|",
+     "message <17> & \"friends\" accepted but not in the journal", 2100000, CTX0, 4},
+    {"no_duplicates", "sub-1", "s", "orders", "9|3|20200101T000004Z", "delivered twice", 4000000,
+     CTX1, 1},
 };
 static const sim_report_fault FAULTS[] = {
     {0, "disconnect", "pub-1", true, false, false, 1000000, true, 1000000},
@@ -131,6 +135,7 @@ typedef enum jt {
     J_ARR,
     J_INT_OR_NULL,
     J_STR_OR_NULL,
+    J_OBJ_OR_NULL,
 } jt;
 
 typedef struct shape {
@@ -168,6 +173,9 @@ static void check_shape(const json_t *o, const shape *s, size_t n, const char *w
         case J_STR_OR_NULL:
             ok = json_is_null(v) || json_is_string(v);
             break;
+        case J_OBJ_OR_NULL:
+            ok = json_is_null(v) || json_is_object(v);
+            break;
         }
         if (!ok)
             fail_msg("%s: key %s has the wrong type", where, s[i].key);
@@ -182,9 +190,11 @@ static const shape TOP[] = {
 };
 static const shape SCENARIO[] = {{"name", J_STR}, {"file", J_STR}, {"description", J_STR}};
 static const shape VIOLATION[] = {
-    {"checker", J_STR}, {"message", J_STR}, {"text", J_STR}, {"t_us", J_INT}, {"context", J_ARR},
+    {"checker", J_STR}, {"client", J_STR}, {"sub_id", J_STR}, {"topic", J_STR},
+    {"message", J_STR}, {"text", J_STR},   {"t_us", J_INT},   {"context", J_ARR},
 };
-static const shape CONTEXT[] = {{"t", J_INT}, {"node", J_STR}, {"src", J_STR}, {"ev", J_STR}};
+static const shape CONTEXT[] = {{"t_us", J_INT_OR_NULL}, {"text", J_STR}, {"event", J_OBJ_OR_NULL}};
+static const shape EVENT[] = {{"t", J_INT}, {"node", J_STR}, {"src", J_STR}, {"ev", J_STR}};
 static const shape FAULT[] = {
     {"index", J_INT},
     {"kind", J_STR},
@@ -239,8 +249,9 @@ static void check_report_shape(const json_t *j)
         json_t *c;
         json_array_foreach(json_object_get(v, "context"), k, c)
         {
-            if (!json_object_get(c, "raw"))
-                SHAPE(c, CONTEXT, "context event");
+            SHAPE(c, CONTEXT, "context event");
+            if (!json_is_null(json_object_get(c, "event")))
+                SHAPE(json_object_get(c, "event"), EVENT, "history event");
         }
     }
     json_array_foreach(json_object_get(j, "faults"), i, v) SHAPE(v, FAULT, "fault");
@@ -310,13 +321,20 @@ static void test_report_json_shape(void **state)
     assert_string_equal(json_string_value(json_object_get(checks, "no_duplicates")),
                         "expected_violation_fired");
     json_t *v0 = json_array_get(json_object_get(j, "violations"), 0);
-    assert_string_equal(json_string_value(json_object_get(v0, "message")), "pub-1#17");
+    assert_string_equal(json_string_value(json_object_get(v0, "message")), "9|17|");
+    assert_string_equal(json_string_value(json_object_get(v0, "client")), "pub-1");
+    assert_string_equal(json_string_value(json_object_get(v0, "topic")), "orders");
     json_t *ctx = json_object_get(v0, "context");
-    assert_int_equal(json_array_size(ctx), 3);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(ctx, 1), "t")), 2100000);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(ctx, 0), "seq")), 17);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ctx, 2), "raw")),
+    assert_int_equal(json_array_size(ctx), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(ctx, 1), "t_us")), 2100000);
+    json_t *ev0 = json_object_get(json_array_get(ctx, 0), "event");
+    assert_int_equal(json_integer_value(json_object_get(ev0, "seq")), 17);
+    assert_true(json_is_null(json_object_get(json_array_get(ctx, 2), "t_us")));
+    assert_true(json_is_null(json_object_get(json_array_get(ctx, 2), "event")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ctx, 2), "text")),
                         "not json at all </script>");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(ctx, 3), "t_us")), 2100000);
+    assert_true(json_is_null(json_object_get(json_array_get(ctx, 3), "event")));
     json_t *faults = json_object_get(j, "faults");
     assert_int_equal(json_array_size(faults), 4);
     assert_true(json_is_null(json_object_get(json_array_get(faults, 3), "fired_us")));
@@ -570,7 +588,7 @@ static void test_junit(void **state)
                                 "name=\"failover &lt;&quot;sample&quot;&gt;\""));
     assert_non_null(strstr(doc, "<property name=\"check.no_loss\" value=\"fail\"/>"));
     assert_non_null(strstr(doc, "<failure type=\"checker\" message=\"no_loss: 1 violation;"));
-    assert_non_null(strstr(doc, "pub-1#17: message &lt;17&gt; &amp; &quot;friends&quot;"));
+    assert_non_null(strstr(doc, "9|17|: message &lt;17&gt; &amp; &quot;friends&quot;"));
     assert_non_null(strstr(doc, "time=\"2.500000\""));
     assert_non_null(strstr(doc, "\xEF\xBF\xBD")); /* the control character */
     free(doc);
@@ -601,6 +619,112 @@ static void test_xml_escape(void **state)
         assert_string_equal(s, cases[i].out);
         free(s);
     }
+}
+
+typedef struct ctx_time_case {
+    const char *line;
+    bool has_t;
+    int64_t t_us;
+} ctx_time_case;
+
+/* Context lines: history JSON, checker "t=" lines, anything else. */
+static void test_context_times(void **state)
+{
+    (void)state;
+    static const ctx_time_case cases[] = {
+        {"t=0.000000s a", true, 0},
+        {"t=12.345678s pub-1 publish", true, 12345678},
+        {"t=1.5s short fraction", false, 0},
+        {"t=.000001s no seconds", false, 0},
+        {"t=1.000001 no unit", false, 0},
+        {"t=99999999999999999999.000000s overflow", false, 0},
+        {"{\"t\":7,\"node\":\"n\",\"src\":\"s\",\"ev\":\"e\"}", true, 7},
+        {"{\"t\":-7}", false, 0},
+        {"[1]", false, 0},
+        {"", false, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *ctx[] = {cases[i].line};
+        sim_report_violation v = {"no_loss", NULL, NULL, NULL, NULL, "x", 0, ctx, 1};
+        sim_report r = {0};
+        r.scenario = "ctx";
+        r.violations = &v;
+        r.nviolations = 1;
+        json_t *j = sim_report_to_json(&r);
+        assert_non_null(j);
+        json_t *c = json_array_get(
+            json_object_get(json_array_get(json_object_get(j, "violations"), 0), "context"), 0);
+        SHAPE(c, CONTEXT, "context event");
+        json_t *t = json_object_get(c, "t_us");
+        if (cases[i].has_t)
+            assert_int_equal(json_integer_value(t), cases[i].t_us);
+        else
+            assert_true(json_is_null(t));
+        assert_string_equal(json_string_value(json_object_get(c, "text")), cases[i].line);
+        json_decref(j);
+    }
+}
+
+/* A real checker's verdicts and violations become report views. */
+static void test_checker_view(void **state)
+{
+    (void)state;
+    sim_checker_config cfg = SIM_CHECKER_CONFIG_INIT;
+    sim_checker_client_cfg cl = {
+        "pub-1", 0, SIM_STORE_MEMORY, SIM_SYNC_BATCH, SIM_STORE_MEMORY, SIM_SYNC_BATCH};
+    static const char *const topics[] = {"orders"};
+    cfg.checks = SIM_CHECK_NO_LOSS | SIM_CHECK_ORDER;
+    cfg.clients = &cl;
+    cfg.nclients = 1;
+    cfg.journaled_topics = topics;
+    cfg.njournaled_topics = 1;
+    sim_checker *chk = NULL;
+    assert_int_equal(sim_checker_new(&cfg, &chk, NULL, 0), 0);
+    assert_int_equal(sim_checker_publish(chk, 1000000, "pub-1", "orders", 1, 0), 0);
+    assert_int_equal(sim_checker_publish(chk, 2000000, "pub-1", "orders", 2, 0), 0);
+    assert_int_equal(sim_checker_journal_begin(chk, "a"), 0);
+    assert_int_equal(sim_checker_journal_message(chk, "a", "orders", fl_publisher_id("pub-1", 5), 1,
+                                                 1577836801000000LL),
+                     0);
+    assert_int_equal(sim_checker_finish(chk, 5000000), 0);
+
+    sim_report_checker_view v;
+    assert_int_equal(sim_report_view_checker(chk, &v), 0);
+    assert_int_equal(v.nchecks, SIM_CHK_COUNT);
+    assert_string_equal(v.checks[0].name, "no_loss");
+    assert_string_equal(v.checks[0].verdict, "fail");
+    assert_string_equal(v.checks[1].verdict, "skipped");
+    assert_int_equal(v.nviolations, 1);
+    const sim_report_violation *rv = &v.violations[0];
+    assert_string_equal(rv->checker, "no_loss");
+    assert_string_equal(rv->client, "pub-1");
+    char want[64];
+    snprintf(want, sizeof want, "%" PRIu64 "|2|", fl_publisher_id("pub-1", 5));
+    assert_true(strncmp(rv->message, want, strlen(want)) == 0);
+    const sim_checker_violation *cv = sim_checker_violation_at(chk, 0);
+    assert_ptr_equal(rv->context, cv->context);
+    assert_int_equal(rv->ncontext, cv->ncontext);
+    assert_int_equal(rv->t_us, cv->t_us);
+    assert_string_equal(rv->text, cv->text);
+
+    sim_report r = sample_report();
+    r.checks = v.checks;
+    r.nchecks = v.nchecks;
+    r.violations = v.violations;
+    r.nviolations = v.nviolations;
+    json_t *j = sim_report_to_json(&r);
+    assert_non_null(j);
+    check_report_shape(j);
+    json_t *ctx = json_object_get(json_array_get(json_object_get(j, "violations"), 0), "context");
+    assert_int_equal(json_array_size(ctx), cv->ncontext);
+    for (size_t i = 0; i < cv->ncontext; i++) /* the checker's "t=..." lines are dated */
+        assert_true(json_is_integer(json_object_get(json_array_get(ctx, i), "t_us")));
+    json_decref(j);
+    char buf[64];
+    assert_string_equal(sim_report_failing_checks(&r, buf, sizeof buf), "no_loss");
+    sim_report_checker_view_release(&v);
+    assert_null(v.violations);
+    sim_checker_free(chk);
 }
 
 /* ---- repro.json ------------------------------------------------------------ */
@@ -858,6 +982,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_failing_checks),
         cmocka_unit_test(test_junit),
         cmocka_unit_test(test_xml_escape),
+        cmocka_unit_test(test_context_times),
+        cmocka_unit_test(test_checker_view),
         cmocka_unit_test_setup_teardown(test_repro_loads_back, setup, teardown),
         cmocka_unit_test(test_timeline_page),
         cmocka_unit_test(test_timeline_buckets),

@@ -57,7 +57,7 @@ grep -q 'data-shown=' "$dom" && fail "a violation is shown before any click"
 
 dump "file://$tmp/timeline.html#violation-0" >"$tmp/dom0.html" || fail "chromium did not render #violation-0"
 grep -q 'id="details" data-shown="0"' "$tmp/dom0.html" || fail "#violation-0 did not open its details"
-[ "$(count 'class="context-event"' "$tmp/dom0.html")" -eq 3 ] || fail "expected 3 context events"
+[ "$(count 'class="context-event"' "$tmp/dom0.html")" -eq 4 ] || fail "expected 4 context events"
 grep -q 'persisted_ack' "$tmp/dom0.html" || fail "context events are not shown"
 
 echo "timeline-check: timeline.html renders in $browser with 4 lanes, 3 faults, 2 clickable violations"
