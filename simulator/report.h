@@ -232,7 +232,8 @@ void sim_timeline_free(sim_timeline *tl);
  *   client state {"state"}                                 connection state
  *   client connect, reconnect_attempt / reconnect_wait     connecting / waiting
  *   client publish / persisted_ack / deliver               rate buckets
- *   broker publish_logged / persisted_ack / deliver        rate buckets
+ *   broker start                                           lane up
+ *   broker publish {"outcome":"logged"} / persisted_ack / deliver  rate buckets
  * Out of memory only loses detail (counted in the page's footer). */
 void sim_timeline_add_event(sim_timeline *tl, uint64_t t_us, const char *node, const char *src,
                             const char *ev, const char *fields_json);

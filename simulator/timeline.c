@@ -225,7 +225,7 @@ static void classify(const char *src, const char *ev, const char *fields, lane_s
         {"client", "publish", ST_NONE, 0},
         {"client", "persisted_ack", ST_NONE, 1},
         {"client", "deliver", ST_NONE, 2},
-        {"broker", "publish_logged", ST_NONE, 0},
+        {"broker", "start", ST_UP, -1},
         {"broker", "persisted_ack", ST_NONE, 1},
         {"broker", "deliver", ST_NONE, 2},
     };
@@ -238,6 +238,12 @@ static void classify(const char *src, const char *ev, const char *fields, lane_s
         char name[32];
         if (field_state(fields, name, sizeof name))
             *st = client_state(name);
+        return;
+    }
+    if (*kind == KIND_BROKER && strcmp(ev, "publish") == 0) {
+        /* only what the journal took: not duplicates, not refusals */
+        if (fields && strstr(fields, "\"outcome\":\"logged\""))
+            *series = 0;
         return;
     }
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -291,10 +297,14 @@ int sim_timeline_add_line(sim_timeline *tl, const char *line, size_t len)
         json_decref(j);
         return FL_E_CORRUPT;
     }
+    /* the only fields the timeline reads */
     const char *state = json_string_value(json_object_get(j, "state"));
-    char fields[96] = "";
+    const char *outcome = json_string_value(json_object_get(j, "outcome"));
+    char fields[160] = "";
     if (state && strlen(state) < 64)
         snprintf(fields, sizeof fields, "\"state\":\"%s\"", state);
+    else if (outcome && strlen(outcome) < 64)
+        snprintf(fields, sizeof fields, "\"outcome\":\"%s\"", outcome);
     sim_timeline_add_event(tl, (uint64_t)json_integer_value(t), node, src, ev, fields);
     json_decref(j);
     return 0;

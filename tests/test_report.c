@@ -862,6 +862,13 @@ static void test_timeline_lines(void **state)
          0},
         {"{\"t\":20,\"node\":\"c\",\"src\":\"client\",\"ev\":\"publish\",\"seq\":1}", 0},
         {"{\"t\":30,\"node\":\"c\",\"src\":\"net\",\"ev\":\"tx\",\"conn\":1,\"len\":3}", 0},
+        {"{\"t\":40,\"node\":\"b\",\"src\":\"broker\",\"ev\":\"publish\",\"client\":\"c\","
+         "\"seq\":1,\"outcome\":\"logged\",\"recno\":0}",
+         0},
+        {"{\"t\":41,\"node\":\"b\",\"src\":\"broker\",\"ev\":\"publish\",\"client\":\"c\","
+         "\"seq\":1,\"outcome\":\"duplicate\"}",
+         0},
+        {"{\"t\":42,\"node\":\"b\",\"src\":\"broker\",\"ev\":\"deliver\",\"client\":\"s\"}", 0},
         {"{\"t\":-1,\"node\":\"c\",\"src\":\"client\",\"ev\":\"publish\"}", FL_E_CORRUPT},
         {"{\"node\":\"c\",\"src\":\"client\",\"ev\":\"publish\"}", FL_E_CORRUPT},
         {"{\"t\":1,\"node\":7,\"src\":\"client\",\"ev\":\"publish\"}", FL_E_CORRUPT},
@@ -882,7 +889,10 @@ static void test_timeline_lines(void **state)
     assert_non_null(strstr(html, "data-name=\"c\" data-kind=\"client\""));
     assert_non_null(strstr(html, "class=\"state st-logged_on\""));
     assert_non_null(strstr(html, "class=\"state st-up\""));
-    assert_non_null(strstr(html, "data-total=\"1\""));
+    assert_non_null(strstr(html, "data-name=\"b\" data-kind=\"broker\""));
+    /* one logged publish on b (the duplicate is not counted), one on c */
+    assert_int_equal(count(html, "class=\"rate rate-publish\" data-total=\"1\""), 2);
+    assert_int_equal(count(html, "class=\"rate rate-delivery\" data-total=\"1\""), 1);
     free(html);
     sim_timeline_free(tl);
 }
