@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define RING             16
 #define MAX_CONTEXT      16
@@ -1630,6 +1631,31 @@ int sim_checker_bookmark_discard(sim_checker *chk, uint64_t t_us, const char *cl
     return chk->oom;
 }
 
+/* Past MAX_GAPS_PER_SUB the last gap widens to cover the new one too. */
+static int gap_push(chk_sub *s, const gap *g)
+{
+    if (s->ngaps == MAX_GAPS_PER_SUB) {
+        gap *last = &s->gaps[s->ngaps - 1];
+        if (g->lo < last->lo)
+            last->lo = g->lo;
+        if (g->pending)
+            last->pending = true;
+        else if (!last->pending && g->hi > last->hi)
+            last->hi = g->hi;
+        return 0;
+    }
+    if (s->ngaps == s->capgaps) {
+        size_t nc = s->capgaps ? s->capgaps * 2 : 4;
+        gap *n = realloc(s->gaps, nc * sizeof *n);
+        if (!n)
+            return FL_E_NOMEM;
+        s->gaps = n;
+        s->capgaps = nc;
+    }
+    s->gaps[s->ngaps++] = *g;
+    return 0;
+}
+
 int sim_checker_gap(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id,
                     bool has_bounds, int64_t from_ts, int64_t to_ts)
 {
@@ -1640,16 +1666,6 @@ int sim_checker_gap(sim_checker *chk, uint64_t t_us, const char *client, const c
     if (has_bounds && from_ts > to_ts)
         return FL_E_INVAL;
     chk_sub *s = &chk->subs[si];
-    if (s->ngaps == MAX_GAPS_PER_SUB)
-        return FL_E_NOMEM; /* refuse rather than grow without bound */
-    if (s->ngaps == s->capgaps) {
-        size_t nc = s->capgaps ? s->capgaps * 2 : 4;
-        gap *g = realloc(s->gaps, nc * sizeof *g);
-        if (!g)
-            return FL_E_NOMEM;
-        s->gaps = g;
-        s->capgaps = nc;
-    }
     gap g = {t_us, INT64_MIN, INT64_MAX, false};
     if (has_bounds) {
         g.lo = from_ts;
@@ -1658,7 +1674,8 @@ int sim_checker_gap(sim_checker *chk, uint64_t t_us, const char *client, const c
         g.lo = s->has_max_ts ? s->max_ts + 1 : INT64_MIN;
         g.pending = true;
     }
-    s->gaps[s->ngaps++] = g;
+    if ((rc = gap_push(s, &g)))
+        return rc;
     ev_rec e = ev_make(EV_GAP, t_us, ci);
     e.sub = si;
     record(chk, &e);
@@ -1732,6 +1749,16 @@ int sim_checker_error(sim_checker *chk, uint64_t t_us, const char *client, const
     r->client = ci;
     copy_text(r->name, sizeof r->name, name);
     return chk->oom;
+}
+
+int sim_checker_error_code(sim_checker *chk, uint64_t t_us, const char *client, int code)
+{
+    char name[40];
+    copy_text(name, sizeof name, fl_err_name(code));
+    for (char *p = name; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return sim_checker_error(chk, t_us, client, name);
 }
 
 /* A crash starts a new incarnation of every subscription of the client:
@@ -2239,7 +2266,7 @@ static void final_unpersisted(sim_checker *chk)
 static bool error_matches(const sim_checker *chk, const sim_checker_expect_error *x,
                           const err_rec *r)
 {
-    if (strcmp(x->name, r->name) != 0)
+    if (strcasecmp(x->name, r->name) != 0)
         return false;
     if (x->client && (r->client < 0 || strcmp(x->client, chk->clients[r->client].name) != 0))
         return false;
@@ -2563,4 +2590,110 @@ json_t *sim_checker_to_json(const sim_checker *chk)
         return NULL;
     }
     return root;
+}
+
+/* ---- from a scenario --------------------------------------------------------- */
+
+typedef struct scen_cfg {
+    sim_checker_client_cfg *clients;
+    sim_checker_sub_cfg *subs;
+    const char **topics;
+    sim_checker_expect_error *errors;
+    sim_checker_expect_delivered *delivered;
+} scen_cfg;
+
+static void scen_cfg_free(scen_cfg *s)
+{
+    free(s->clients);
+    free(s->subs);
+    free(s->topics);
+    free(s->errors);
+    free(s->delivered);
+}
+
+static bool has_topic(const char **topics, size_t n, const char *t)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(topics[i], t) == 0)
+            return true;
+    return false;
+}
+
+/* Fill cfg's arrays from sc (borrowing sc's strings). */
+static int scen_fill(const sim_scenario *sc, sim_checker_config *cfg, scen_cfg *a)
+{
+    size_t nsubs = 0, ntopics = 0;
+    for (size_t i = 0; i < sc->nclients; i++)
+        nsubs += sc->clients[i].nsubscribe;
+    for (size_t i = 0; i < sc->nbrokers; i++)
+        ntopics += sc->brokers[i].ntopics;
+    a->clients = calloc(sc->nclients + 1, sizeof *a->clients);
+    a->subs = calloc(nsubs + 1, sizeof *a->subs);
+    a->topics = calloc(ntopics + 1, sizeof *a->topics);
+    a->errors = calloc(sc->expect.nerrors + 1, sizeof *a->errors);
+    a->delivered = calloc(sc->expect.ndelivered + 1, sizeof *a->delivered);
+    if (!a->clients || !a->subs || !a->topics || !a->errors || !a->delivered)
+        return FL_E_NOMEM;
+    for (size_t i = 0; i < sc->nclients; i++) {
+        const sim_client *c = &sc->clients[i];
+        a->clients[cfg->nclients++] = (sim_checker_client_cfg){c->name,
+                                                               0,
+                                                               c->publish_store.type,
+                                                               c->publish_store.sync,
+                                                               c->bookmark_store.type,
+                                                               c->bookmark_store.sync};
+        for (size_t k = 0; k < c->nsubscribe; k++) {
+            const sim_subscribe *s = &c->subscribe[k];
+            a->subs[cfg->nsubs++] =
+                (sim_checker_sub_cfg){c->name, s->sub_id, s->topic, s->bookmark, s->start_us};
+        }
+    }
+    for (size_t i = 0; i < sc->nbrokers; i++)
+        for (size_t k = 0; k < sc->brokers[i].ntopics; k++) {
+            const sim_topic *t = &sc->brokers[i].topics[k];
+            if (t->journal && !has_topic(a->topics, cfg->njournaled_topics, t->name))
+                a->topics[cfg->njournaled_topics++] = t->name;
+        }
+    for (size_t i = 0; i < sc->expect.nerrors; i++) {
+        const sim_expect_error *x = &sc->expect.errors[i];
+        a->errors[cfg->nerrors++] = (sim_checker_expect_error){
+            x->name,       x->has_client ? sc->clients[x->client].name : NULL,
+            x->has_after,  x->after_us,
+            x->has_before, x->before_us};
+    }
+    for (size_t i = 0; i < sc->expect.ndelivered; i++) {
+        const sim_expect_delivered *x = &sc->expect.delivered[i];
+        const sim_client *c = &sc->clients[x->client];
+        a->delivered[cfg->ndelivered++] =
+            (sim_checker_expect_delivered){c->name, c->subscribe[x->subscribe].sub_id, x->count};
+    }
+    cfg->clients = a->clients;
+    cfg->subs = a->subs;
+    cfg->journaled_topics = a->topics;
+    cfg->errors = a->errors;
+    cfg->delivered = a->delivered;
+    return 0;
+}
+
+int sim_checker_new_for_scenario(const sim_scenario *sc, sim_checker **out, char *err,
+                                 size_t errcap)
+{
+    if (!out)
+        return FL_E_INVAL;
+    *out = NULL;
+    if (!sc)
+        return FL_E_INVAL;
+    sim_checker_config cfg = SIM_CHECKER_CONFIG_INIT;
+    cfg.violations = sc->expect.violations & SIM_CHECK_ALL;
+    cfg.checks = (sc->expect.has_checks ? sc->expect.checks : SIM_CHECK_ALL) & ~cfg.violations;
+    cfg.start_unix_us = sc->start_unix_us;
+    cfg.recovery_us = sc->expect.recovery_us;
+    scen_cfg a = {0};
+    int rc = scen_fill(sc, &cfg, &a);
+    if (rc)
+        seterr(err, errcap, "out of memory");
+    else
+        rc = sim_checker_new(&cfg, out, err, errcap);
+    scen_cfg_free(&a);
+    return rc;
 }

@@ -83,7 +83,8 @@
  * unpersisted_zero  Every unpersisted count reported at the end
  *                (sim_checker_unpersisted) is 0.
  * errors         (pseudo-check for expect.errors) each expected error is
- *                matched by a sim_checker_error with the same name, client
+ *                matched by a sim_checker_error with the same name (case
+ *                insensitive), client
  *                (when given) and after <= t <= before (when given).
  * delivered      (pseudo-check for expect.delivered) the subscription
  *                delivered exactly that many distinct messages.
@@ -107,8 +108,9 @@
  * Per client a ring of the last events and of the last notable events
  * (crashes, errors, gaps, failed writes); a global ring of fault events; the
  * publish-time index used to date a lost message is thinned to a fixed size.
- * Errors, gaps and faults are kept in full (they are rare); stored
- * violations are capped per check (all are counted).
+ * Errors (up to 65536), faults and gaps (up to 4096 per subscription; beyond
+ * that the last one widens) are kept in full; stored violations are capped
+ * per check (all are counted).
  */
 #ifndef SIM_CHECKER_H
 #define SIM_CHECKER_H
@@ -214,6 +216,16 @@ typedef struct sim_checker_config {
  * FL_E_NOMEM; detail in err (may be NULL). *out is NULL on failure. */
 int sim_checker_new(const sim_checker_config *cfg, sim_checker **out, char *err, size_t errcap);
 
+/* New checker for a loaded scenario: clients and their stores,
+ * subscriptions (bookmark text, start), journaled topics (journal: true on
+ * any broker), expect.checks (absent: every check not in
+ * expect.violations), expect.violations, errors, delivered and recovery;
+ * `start` of the scenario. Grace, context and caps take the defaults of
+ * SIM_CHECKER_CONFIG_INIT. Same results as sim_checker_new. sc is only
+ * read during the call. */
+int sim_checker_new_for_scenario(const sim_scenario *sc, sim_checker **out, char *err,
+                                 size_t errcap);
+
 /* Free; NULL is a no-op. */
 void sim_checker_free(sim_checker *chk);
 
@@ -274,6 +286,11 @@ int sim_checker_sub_end(sim_checker *chk, uint64_t t_us, const char *client, con
  * ("bookmark_expired", "gave_up", "timeout", "not_entitled", ...). client may
  * be NULL for an error of no client. */
 int sim_checker_error(sim_checker *chk, uint64_t t_us, const char *client, const char *name);
+
+/* As sim_checker_error with the name of an FL_E_* code in lower case
+ * (FL_E_BOOKMARK_EXPIRED -> "bookmark_expired", FL_E_GAVE_UP -> "gave_up"),
+ * the names expect.errors uses. */
+int sim_checker_error_code(sim_checker *chk, uint64_t t_us, const char *client, int code);
 
 /* The client's application crashed (power_loss: unsynced data lost) /
  * restarted. */

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "checker.h"
+#include "scenario.h"
 #include "faultline/bookmark.h"
 #include "faultline/error.h"
 
@@ -695,6 +696,29 @@ static void test_gap_window_now_and_end(void **state)
     assert_int_equal(first_of(f, GAPS)->sequence, 6);
 }
 
+/* Gaps are kept up to a cap; past it the last one widens and still covers. */
+static void test_gap_cap(void **state)
+{
+    fx *f = *state;
+    fx_init(f, SIM_STORE_FILE, SIM_SYNC_ALWAYS);
+    fx_sub(f, "s1", "0");
+    fx_new(f);
+    for (uint64_t i = 0; i < 5000; i++)
+        assert_int_equal(
+            sim_checker_gap(f->chk, S(1), "sub-1", "s1", true, TS(S(100 + i)), TS(S(100 + i))), 0);
+    sim_checker_memory mem;
+    sim_checker_get_memory(f->chk, &mem);
+    assert_int_equal(mem.gaps, 4096);
+    assert_int_equal(sim_checker_journal_begin(f->chk, "a"), 0);
+    /* 4999 s is covered by the widened last gap; 5100 s is not */
+    assert_int_equal(
+        sim_checker_journal_message(f->chk, "a", "orders", f->pub, 1, TS(S(100 + 4999))), 0);
+    assert_int_equal(sim_checker_journal_message(f->chk, "a", "orders", f->pub, 2, TS(S(5100))), 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(6000)), 0);
+    assert_int_equal(fired(f, GAPS), 1);
+    assert_int_equal(first_of(f, GAPS)->sequence, 2);
+}
+
 /* ---- liveness ------------------------------------------------------------------ */
 
 static void liveness_history(fx *f, uint64_t discard_at, uint64_t sub_at, bool heal)
@@ -1086,6 +1110,61 @@ static void test_interval_merging(void **state)
     assert_int_equal(sim_checker_violation_at(f->chk, 1)->sequence, 8);
 }
 
+/* ---- from a scenario ----------------------------------------------------------- */
+
+static const char scenario_json[] =
+    "{\"name\": \"t\", \"duration\": \"1m\", \"start\": \"2020-06-04T00:00:00Z\","
+    " \"brokers\": {\"a\": {\"topics\": {\"orders\": {\"journal\": true},"
+    "                                  \"scratch\": {\"journal\": false}}},"
+    "             \"b\": {\"topics\": {\"orders\": {\"journal\": true}}}},"
+    " \"clients\": {\"pub-1\": {\"servers\": [\"a\"], \"publish_store\": {\"type\": \"file\"}},"
+    "             \"sub-1\": {\"servers\": [\"a\"], \"bookmark_store\": {\"type\": \"file\","
+    "                          \"sync\": \"always\"},"
+    "                        \"subscribe\": [{\"topic\": \"orders\", \"sub_id\": \"s1\","
+    "                                       \"bookmark\": \"recent\"}]}},"
+    " \"expect\": {\"violations\": [\"ack_honesty\"],"
+    "            \"errors\": [{\"name\": \"bookmark_expired\", \"client\": \"sub-1\"}],"
+    "            \"delivered\": {\"sub-1/s1\": 2}}}";
+
+static void test_from_scenario(void **state)
+{
+    fx *f = *state;
+    sim_scenario *sc = NULL;
+    sim_scenario_error se;
+    int rc = sim_scenario_load_buffer("t.json", scenario_json, sizeof scenario_json - 1, &sc, &se);
+    if (rc)
+        fail_msg("%s", se.message);
+    char err[256];
+    assert_int_equal(sim_checker_new_for_scenario(sc, &f->chk, err, sizeof err), 0);
+    sim_scenario_free(sc);
+    f->pub = fl_publisher_id("pub-1", 5);
+    const int64_t start = 1591228800000000LL;
+    /* "scratch" is not journaled: its loss is no loss */
+    assert_int_equal(sim_checker_publish(f->chk, S(1), "pub-1", "orders", 1, 0), 0);
+    assert_int_equal(sim_checker_publish(f->chk, S(1), "pub-1", "scratch", 2, 0), 0);
+    assert_int_equal(sim_checker_publish(f->chk, S(2), "pub-1", "orders", 3, 0), 0);
+    sim_checker_msg m = {"orders", f->pub, 1, start + (int64_t)S(1)};
+    assert_int_equal(sim_checker_delivery(f->chk, S(3), "sub-1", "s1", &m), 0);
+    m.sequence = 3;
+    m.ts_us = start + (int64_t)S(2);
+    assert_int_equal(sim_checker_delivery(f->chk, S(3), "sub-1", "s1", &m), 0);
+    assert_int_equal(sim_checker_error_code(f->chk, S(4), "sub-1", FL_E_BOOKMARK_EXPIRED), 0);
+    assert_int_equal(sim_checker_journal_begin(f->chk, "b"), 0);
+    assert_int_equal(
+        sim_checker_journal_message(f->chk, "b", "orders", f->pub, 1, start + (int64_t)S(1)), 0);
+    assert_int_equal(
+        sim_checker_journal_message(f->chk, "b", "orders", f->pub, 3, start + (int64_t)S(2)), 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(60)), 0);
+    assert_int_equal(verdict(f, NO_LOSS), SIM_CHK_PASS);
+    assert_int_equal(verdict(f, GAPS), SIM_CHK_PASS);
+    assert_int_equal(verdict(f, LIVENESS), SIM_CHK_NOT_APPLICABLE);
+    assert_int_equal(verdict(f, SIM_CHK_ERRORS), SIM_CHK_PASS);
+    assert_int_equal(verdict(f, SIM_CHK_DELIVERED), SIM_CHK_PASS);
+    assert_int_equal(verdict(f, ACK_HONESTY), SIM_CHK_EXPECTED_MISSING);
+    assert_string_equal(sim_checker_failure_text(f->chk),
+                        "expected violation `ack_honesty` did not occur");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1111,6 +1190,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_not_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_window_now_and_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness_never_persisted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unpersisted_zero, setup, teardown),
@@ -1121,6 +1201,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_violation_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interval_merging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_from_scenario, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded_memory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
