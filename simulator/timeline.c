@@ -524,14 +524,53 @@ static void write_figures(const page *pg)
             g->reconnects, vt, wt, rec, out, g->events_run, g->converged ? "yes" : "no");
 }
 
+/* A tick step that reads well in the unit fmt_dur shows, <= 10 ticks. */
 static uint64_t nice_step(uint64_t end)
 {
-    static const uint64_t mult[] = {1, 2, 5};
-    for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10)
-        for (size_t i = 0; i < 3; i++)
-            if (end / (p * mult[i]) <= 10)
-                return p * mult[i];
-    return end;
+    static const uint64_t steps[] = {
+        1,
+        2,
+        5,
+        10,
+        20,
+        50,
+        100,
+        200,
+        500,
+        1000,
+        2000,
+        5000,
+        10000,
+        20000,
+        50000,
+        100000,
+        200000,
+        500000,
+        1000000,
+        2000000,
+        5000000,
+        10000000,
+        15000000,
+        30000000,
+        60000000,
+        120000000,
+        300000000,
+        600000000,
+        900000000,
+        1800000000,
+        3600000000,
+        7200000000,
+        10800000000,
+        21600000000,
+        43200000000,
+        86400000000,
+        172800000000,
+        604800000000,
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (end / steps[i] <= 10)
+            return steps[i];
+    return end / 10 + 1;
 }
 
 static void write_axis(const page *pg, double height)
