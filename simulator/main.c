@@ -108,6 +108,17 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* True for the scenario library's JSON Schema (a "$schema" document without
+ * brokers): it sits beside the scenarios and is not one. */
+static bool is_schema_file(const char *path)
+{
+    json_t *j = json_load_file(path, 0, NULL);
+    bool schema = json_is_object(j) && json_object_get(j, "$schema") != NULL &&
+                  json_object_get(j, "brokers") == NULL;
+    json_decref(j);
+    return schema;
+}
+
 /* Every *.json directly in `dir`, in name order. */
 static int add_dir(cli *c, const char *dir)
 {
@@ -125,7 +136,8 @@ static int add_dir(cli *c, const char *dir)
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        rc = add_file(c, path);
+        if (!is_schema_file(path))
+            rc = add_file(c, path);
     }
     closedir(d);
     qsort(c->files + first, c->nfiles - first, sizeof *c->files, cmp_str);
@@ -137,6 +149,11 @@ static int add_path(cli *c, const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return add_dir(c, path);
+    if (stat(path, &st) == 0 && is_schema_file(path)) {
+        if (!c->quiet)
+            fprintf(stderr, "faultline run: skipping %s: a JSON Schema, not a scenario\n", path);
+        return 0;
+    }
     return add_file(c, path);
 }
 
