@@ -1313,6 +1313,18 @@ static void feed_ground_truth(sim_run *r)
 static void finish(sim_run *r)
 {
     uint64_t t = sim_now(r->ctx);
+    for (size_t i = 0; i < r->sc->nfaults; i++) {
+        rn_fault *rf = &r->faults[i];
+        if (!rf->pending_corruption)
+            continue;
+        rf->pending_corruption = false;
+        rf->pub.skipped = true; /* its target never reopened the file */
+        const sim_fault *f = rf->f;
+        rn_trace(r,
+                 f->target_sort == SIM_TARGET_CLIENT ? r->sc->clients[f->target].name
+                                                     : r->sc->brokers[f->target].name,
+                 "corrupt_not_applied", NULL);
+    }
     for (size_t i = 0; i < r->sc->nclients; i++) {
         rn_app *a = &r->apps[i];
         if (a->c)
