@@ -948,12 +948,6 @@ static void broker_glue_free(sim_run *r, rn_broker *b)
     b->b = NULL;
 }
 
-static void broker_glue_observe(sim_run *r, const sim_history_event *ev)
-{
-    (void)r;
-    (void)ev;
-}
-
 typedef struct truth_arg {
     sim_run *r;
     const char *broker;
@@ -1017,20 +1011,18 @@ void rn_broker_restart(sim_run *r, rn_broker *b)
 static void observe(void *arg, const sim_history_event *ev)
 {
     sim_run *r = arg;
-    if (strcmp(ev->source, "client") == 0) {
-        int ci = client_index(r, ev->node);
-        if (ci < 0)
-            return;
-        if (strcmp(ev->event, "persisted_ack") == 0) {
-            r->fig.persisted_acks++;
-            progress(r);
-            rn_trigger(r, SIM_EVENT_PERSISTED_ACK, SIM_TARGET_CLIENT, (size_t)ci);
-        } else if (strcmp(ev->event, "reconnect_attempt") == 0) {
-            rn_trigger(r, SIM_EVENT_RECONNECT_ATTEMPT, SIM_TARGET_CLIENT, (size_t)ci);
-        }
+    if (strcmp(ev->source, "client") != 0)
         return;
+    int ci = client_index(r, ev->node);
+    if (ci < 0)
+        return;
+    if (strcmp(ev->event, "persisted_ack") == 0) {
+        r->fig.persisted_acks++;
+        progress(r);
+        rn_trigger(r, SIM_EVENT_PERSISTED_ACK, SIM_TARGET_CLIENT, (size_t)ci);
+    } else if (strcmp(ev->event, "reconnect_attempt") == 0) {
+        rn_trigger(r, SIM_EVENT_RECONNECT_ATTEMPT, SIM_TARGET_CLIENT, (size_t)ci);
     }
-    broker_glue_observe(r, ev);
 }
 
 /* ------------------------------------------------------------------ */
