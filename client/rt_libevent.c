@@ -651,11 +651,29 @@ static int rt_send(void *self, fl_conn_id conn, const void *buf, size_t len)
     return bufferevent_write(c->bev, buf, len) == 0 ? 0 : FL_E_NOMEM;
 }
 
+/* Hand what send() queued to the kernel, as far as it takes it without
+ * blocking, so that "send then close" delivers like the simulator's FIN
+ * after queued data. What the kernel does not take is discarded. */
+static void conn_flush(rt_conn *c)
+{
+    if (c->bev == NULL || c->state != C_OPEN)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    /* A bufferevent keeps its output frozen at the front; only its own
+     * write callback drains it. The bufferevent is freed right after. */
+    evbuffer_unfreeze(out, 1);
+    while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+        ;
+}
+
 static void rt_close(void *self, fl_conn_id conn)
 {
     rt_conn *c = conn_find(self, conn);
-    if (c)
-        conn_release(c);
+    if (c == NULL)
+        return;
+    conn_flush(c);
+    conn_release(c);
 }
 
 /* ---- listeners ------------------------------------------------------------- */

@@ -391,6 +391,32 @@ static void test_connect_refused_reported_from_loop(void **state)
     assert_int_equal(f->inline_cbs, 0);
 }
 
+/* The loopback network's broadcast address: Linux fails a TCP connect to it
+ * inside connect() (ENETUNREACH), without sending anything. The runtime must
+ * still report closed() from the loop, once. */
+static void test_connect_failing_at_once_reported_from_loop(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(t_connect(f, f->rt, "127.255.255.255:9", &f->cli), 0);
+    assert_true(f->cli.conn != 0);
+    assert_int_equal(f->cli.closed, 0);
+    assert_int_equal(t_send(&f->cli, "x", 1), FL_E_DISCONNECTED);
+    assert_true(run_until(f, cli_closed, GUARD_MS));
+    assert_true(f->cli.reason < 0);
+    assert_int_equal(f->cli.opened, 0);
+    run_until(f, NULL, 20);
+    assert_int_equal(f->cli.closed, 1);
+    assert_int_equal(f->inline_cbs, 0);
+
+    /* closed before the loop ran: silence */
+    endpoint e = {0};
+    assert_int_equal(t_connect(f, f->rt, "127.255.255.255:9", &e), 0);
+    e.closed_by_us = true;
+    f->rt->ops->close(f->rt->self, e.conn);
+    run_until(f, NULL, 20);
+    assert_int_equal(e.closed + e.opened, 0);
+}
+
 static void test_close_before_refusal_silences_it(void **state)
 {
     fx *f = *state;
@@ -440,8 +466,12 @@ static void test_server_closes_client_sees_closed(void **state)
 {
     fx *f = *state;
     open_pair(f, listen_here(f));
+    /* send then close at once: the bytes still arrive, then closed(0) */
+    assert_int_equal(t_send(&f->srv[0], "bye", 3), 0);
     t_close(&f->srv[0]);
     assert_true(run_until(f, cli_closed, GUARD_MS));
+    assert_int_equal(f->cli.rx_len, 3);
+    assert_memory_equal(f->cli.rx, "bye", 3);
     assert_int_equal(f->cli.reason, 0);
     assert_int_equal(f->srv[0].closed, 0);
     assert_int_equal(t_send(&f->cli, "x", 1), FL_E_DISCONNECTED);
@@ -1123,6 +1153,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timers_order_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_zero_runs_on_a_later_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refused_reported_from_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_failing_at_once_reported_from_loop, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_close_before_refusal_silences_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_then_client_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_closes_client_sees_closed, setup, teardown),

@@ -21,9 +21,13 @@
  *     that fails at once (refused on loopback) still reports closed from the
  *     loop. A malformed URI or an unresolvable name fails the call itself
  *     (FL_E_INVAL / FL_E_NOT_FOUND) and no callback runs. The output buffer
- *     is unbounded. A peer's orderly shutdown is closed(0) (half-open
+ *     is unbounded. close() first hands the bytes already given to send()
+ *     to the kernel, as far as it takes them without blocking (so "send a
+ *     failure ack, then close" delivers the ack, as in simulation); the
+ *     rest is discarded. A peer's orderly shutdown is closed(0) (half-open
  *     connections are not kept); errors map through fl_err_from_errno
- *     (refused FL_E_REFUSED, reset FL_E_DISCONNECTED).
+ *     (refused FL_E_REFUSED, reset FL_E_DISCONNECTED, timed out
+ *     FL_E_TIMEOUT, anything else, e.g. unreachable, FL_E_IO).
  *   - Server side (fl_rt_libevent_listen): accepted connections are seam
  *     connections like any other (send/close through the runtime ops); the
  *     accept callback mirrors the simulator's sim_accept_fn so the same
