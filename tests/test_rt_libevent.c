@@ -68,6 +68,8 @@ struct fx {
     endpoint srv[4];
     size_t nsrv;
     bool refuse;
+    bool greet;           /* the server sends "hi!" from inside accept */
+    int data_before_open; /* client data callbacks before opened: must stay 0 */
     char peer[64];
 };
 
@@ -221,6 +223,8 @@ static void ep_data(void *arg, fl_conn_id conn, const uint8_t *buf, size_t len)
     note_cb(e->f);
     assert_int_equal(conn, e->conn);
     e->after_close += e->closed_by_us;
+    if (e == &e->f->cli && e->opened == 0)
+        e->f->data_before_open++;
     rx_append(e, buf, len);
     if (e->echo)
         assert_int_equal(t_send(e, buf, len), 0);
@@ -254,6 +258,8 @@ static int on_accept(void *arg, fl_conn_id conn, const char *peer, const fl_conn
     e->conn = conn;
     e->echo = true;
     snprintf(f->peer, sizeof f->peer, "%s", peer);
+    if (f->greet)
+        assert_int_equal(t_send(e, "hi!", 3), 0); /* accept may already send */
     *cbs = &EP_CBS;
     *cbs_arg = e;
     return 0;
@@ -462,10 +468,20 @@ static void test_echo_then_client_closes(void **state)
     assert_int_equal(f->inline_cbs, 0);
 }
 
+static bool cli_got_3(const fx *f)
+{
+    return f->cli.rx_len >= 3;
+}
+
 static void test_server_closes_client_sees_closed(void **state)
 {
     fx *f = *state;
+    f->greet = true;
     open_pair(f, listen_here(f));
+    assert_true(run_until(f, cli_got_3, GUARD_MS));
+    assert_memory_equal(f->cli.rx, "hi!", 3);
+    assert_int_equal(f->data_before_open, 0);
+    f->cli.rx_len = 0;
     /* send then close at once: the bytes still arrive, then closed(0) */
     assert_int_equal(t_send(&f->srv[0], "bye", 3), 0);
     t_close(&f->srv[0]);
