@@ -99,6 +99,11 @@ $(SIM_LIB): $(SIM_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The revision recorded in reports and the run database.
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(B)/simulator/main.o: CPPFLAGS += -DFAULTLINE_REVISION='"$(REVISION)"'
+$(B)/simulator/main.o: $(wildcard .git/index)
+
 $(B)/faultline: $(B)/simulator/main.o $(LIBS)
 	$(CC) $(OPT) $(LDOPT) -o $@ $^ $(LDLIBS)
 

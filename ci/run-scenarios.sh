@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# Run the scenario library (scenarios/*.json) with the faultline CLI of the
-# given build directory. With --summary, also say where the reports are.
+# Run the scenario library (scenarios/*.json except the schema) with the
+# faultline CLI of the given build directory: the regression suite.
+# With --summary (make run), also say where the reports and timelines are.
 set -uo pipefail
 bdir=$1; shift || true
+summary=0
+[ "${1:-}" = "--summary" ] && summary=1
 cli=$bdir/faultline
 if [ ! -x "$cli" ]; then
-    echo "scenario suite: NOT RUN — the scenario runner (faultline run, issue #5) is not built yet."
-    echo "Only the unit tests exist so far; see README.md, 'Status'."
-    exit 0
+    echo "scenario suite: NOT RUN — the faultline CLI was not built ($cli missing)."
+    exit 1
 fi
 shopt -s nullglob
-files=(scenarios/*.json)
+files=()
+for f in scenarios/*.json; do
+    [ "$(basename "$f")" = schema.json ] || files+=("$f")
+done
 if [ ${#files[@]} -eq 0 ]; then
-    echo "scenario suite: no scenarios in scenarios/ yet"
-    exit 0
+    echo "scenario suite: no scenarios in scenarios/"
+    exit 1
 fi
-"$cli" run --report-dir reports/runs "${files[@]}"
+out=reports/runs
+mkdir -p "$out"
+"$cli" run --report-dir "$out" --junit reports/junit/scenarios.xml "${files[@]}"
+rc=$?
+if [ $summary = 1 ]; then
+    echo
+    echo "Reports: $out/<scenario>/ (report.json, timeline.html, repro.json on failure)"
+    echo "JUnit:   reports/junit/scenarios.xml     Run history: $bdir/faultline history"
+fi
+exit $rc
