@@ -2,9 +2,10 @@
  * loader (dlopen + version checks), vtable checks, and the option-string
  * parser shared by the built-in stores (store_util.h).
  *
- * The lookup references the file stores (pubstore_file.c, bmstore_file.c)
- * strongly on purpose: a weak reference would not pull them out of the
- * static library, and "file" would silently look up to NULL.
+ * The lookup references the file and SQLite stores (pubstore_file.c,
+ * bmstore_file.c, pubstore_sqlite.c, bmstore_sqlite.c) strongly on purpose:
+ * a weak reference would not pull them out of the static library, and
+ * "file" or "sqlite" would silently look up to NULL.
  */
 #include "store_util.h"
 
@@ -28,7 +29,9 @@ const fl_pubstore_ops *fl_pubstore_builtin(const char *name)
         return &fl_pubstore_memory;
     if (strcmp(name, "file") == 0)
         return &fl_pubstore_file;
-    return NULL; /* "sqlite": not built yet */
+    if (strcmp(name, "sqlite") == 0)
+        return &fl_pubstore_sqlite;
+    return NULL;
 }
 
 const fl_bmstore_ops *fl_bmstore_builtin(const char *name)
@@ -39,7 +42,9 @@ const fl_bmstore_ops *fl_bmstore_builtin(const char *name)
         return &fl_bmstore_memory;
     if (strcmp(name, "file") == 0)
         return &fl_bmstore_file;
-    return NULL; /* "sqlite": not built yet; there is no "none" bookmark store */
+    if (strcmp(name, "sqlite") == 0)
+        return &fl_bmstore_sqlite;
+    return NULL; /* there is no "none" bookmark store */
 }
 
 /* --- errors ----------------------------------------------------------- */

@@ -188,6 +188,8 @@ extern const fl_pubstore_ops fl_pubstore_memory;
 extern const fl_pubstore_ops fl_pubstore_file;
 extern const fl_bmstore_ops fl_bmstore_memory;
 extern const fl_bmstore_ops fl_bmstore_file;
+extern const fl_pubstore_ops fl_pubstore_sqlite; /* SQLite in WAL mode */
+extern const fl_bmstore_ops fl_bmstore_sqlite;
 
 /* Look up a built-in store by name ("none", "memory", "file", "sqlite");
  * NULL if unknown. */
