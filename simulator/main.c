@@ -37,6 +37,7 @@
 #include "rundb.h"
 #include "runner.h"
 #include "scenario.h"
+#include "serve.h"
 
 #define EXIT_PASS 0
 #define EXIT_FAIL 1
@@ -61,8 +62,10 @@ static const char *usage_main = "usage: faultline <command> [options]\n"
                                 "commands:\n"
                                 "  run SCENARIO|DIR...   run scenarios, check them, write reports\n"
                                 "  history               list past runs from the run database\n"
+                                "  serve                 serve the simulated broker over real TCP\n"
+                                "  admin                 inject a fault into a running serve\n"
                                 "\n"
-                                "faultline run --help and faultline history --help say more.\n";
+                                "faultline COMMAND --help says more.\n";
 
 static const char *usage_run =
     "usage: faultline run SCENARIO|DIR... [options]\n"
@@ -991,6 +994,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "history") == 0)
         return sim_rundb_history_main(argc - 1, argv + 1, stdout, stderr);
+    if (strcmp(cmd, "serve") == 0)
+        return sim_serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0)
+        return sim_admin_main(argc - 1, argv + 1);
     fprintf(stderr, "faultline: unknown command '%s'\n\n%s", cmd, usage_main);
     return EXIT_BAD;
 }

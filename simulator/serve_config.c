@@ -1,0 +1,272 @@
+/* `faultline serve --config FILE`: the config file, read with the scenario
+ * loader so that a broker object means exactly what it means in a scenario
+ * (same keys, defaults, validation and error paths), turned into the plain
+ * values of rn_broker_spec (runner_broker.h).
+ *
+ * This is a file of its own because scenario.h and broker.h both define
+ * sim_broker and the policy enums: a translation unit sees one or the
+ * other, and rn_broker_spec is the neutral shape between them (as in the
+ * runner). See serve.h for the two accepted forms.
+ */
+#include "serve.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "faultline/error.h"
+#include "scenario.h"
+
+#define PLACEHOLDER_CLIENT "serve-placeholder-client"
+
+struct sim_serve_config {
+    sim_scenario *sc;
+    rn_broker_spec spec;
+    const char **topics;
+    bool *journaled;
+    rn_broker_replica *replicas;
+    const char **cred_clients;
+    const char **cred_passwords;
+};
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* Add {"name": ..., "duration": ..., "clients": {...}} around a
+ * {"brokers": {...}} document: one client per credentials name (they must
+ * exist for the loader), or a placeholder. Returns a new text or NULL. */
+static char *complete_small_form(json_t *doc, const char *path, char *err, size_t cap)
+{
+    json_t *brokers = json_object_get(doc, "brokers");
+    const char *first = NULL, *bname, *key;
+    json_t *b, *v;
+    if (json_object_size(doc) != 1 || !json_is_object(brokers) || json_object_size(brokers) == 0) {
+        set_err(err, cap, "%s: a config file is a scenario or {\"brokers\": {NAME: {...}}}", path);
+        return NULL;
+    }
+    json_t *clients = json_object();
+    json_object_foreach(brokers, bname, b)
+    {
+        if (!first || strcmp(bname, first) < 0)
+            first = bname;
+    }
+    json_object_foreach(brokers, bname, b)
+    {
+        json_t *creds = json_is_object(b) ? json_object_get(b, "credentials") : NULL;
+        if (!json_is_object(creds))
+            continue;
+        json_object_foreach(creds, key, v)
+        {
+            json_object_set_new(clients, key, json_pack("{s:[s]}", "servers", first));
+        }
+    }
+    if (json_object_size(clients) == 0)
+        json_object_set_new(clients, PLACEHOLDER_CLIENT, json_pack("{s:[s]}", "servers", first));
+    json_t *sc = json_pack("{s:s,s:s,s:O,s:o}", "name", "serve", "duration", "1s", "brokers",
+                           brokers, "clients", clients);
+    char *text = sc ? json_dumps(sc, JSON_SORT_KEYS) : NULL;
+    json_decref(sc);
+    if (!text)
+        set_err(err, cap, "%s: %s", path, "out of memory");
+    return text;
+}
+
+static int read_text(const char *path, char **out, size_t *len, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_err(err, cap, "%s: cannot open: %s", path, strerror(errno));
+        return FL_E_NOENT;
+    }
+    char *buf = NULL;
+    size_t n = 0, capb = 0;
+    int rc = 0;
+    for (;;) {
+        if (n == capb) {
+            capb = capb ? capb * 2 : 4096;
+            if (capb > (64u << 20)) {
+                set_err(err, cap, "%s: %s", path, "larger than 64 MiB");
+                rc = FL_E_IO;
+                break;
+            }
+            char *p = realloc(buf, capb + 1);
+            if (!p) {
+                rc = FL_E_NOMEM;
+                break;
+            }
+            buf = p;
+        }
+        size_t got = fread(buf + n, 1, capb - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (rc == 0 && ferror(f)) {
+        set_err(err, cap, "%s: %s", path, "read error");
+        rc = FL_E_IO;
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Load the text as a scenario, completing the small form first. */
+static int load_scenario(const char *path, const char *text, size_t len, sim_scenario **sc,
+                         char *err, size_t cap)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, 0, &je);
+    sim_scenario_error se;
+    if (doc && json_is_object(doc) && !json_object_get(doc, "clients")) {
+        char *full = complete_small_form(doc, path, err, cap);
+        json_decref(doc);
+        if (!full)
+            return FL_E_SCENARIO;
+        int rc = sim_scenario_load_buffer(path, full, strlen(full), sc, &se);
+        free(full);
+        if (rc == FL_E_SCENARIO && err && cap) /* positions are of the completed text */
+            snprintf(err, cap, "%s: %s: %s", path, se.path[0] ? se.path : "(document)", se.text);
+        return rc;
+    }
+    json_decref(doc);
+    int rc = sim_scenario_load_buffer(path, text, len, sc, &se);
+    if (rc == FL_E_SCENARIO && err && cap)
+        snprintf(err, cap, "%s", se.message);
+    return rc;
+}
+
+static const sim_broker *pick_broker(const sim_scenario *sc, const char *name, char *err,
+                                     size_t cap)
+{
+    if (!name && sc->nbrokers == 1)
+        return &sc->brokers[0];
+    for (size_t i = 0; name && i < sc->nbrokers; i++)
+        if (strcmp(sc->brokers[i].name, name) == 0)
+            return &sc->brokers[i];
+    char names[512] = "";
+    for (size_t i = 0; i < sc->nbrokers; i++) {
+        size_t n = strlen(names);
+        snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", sc->brokers[i].name);
+    }
+    if (name)
+        set_err(err, cap, "no broker \"%s\" in the config (brokers: %s)", name, names);
+    else
+        set_err(err, cap, "the config has several brokers (%s): choose one with --broker", names);
+    return NULL;
+}
+
+static int fill_spec(sim_serve_config *c, const sim_broker *b)
+{
+    const sim_scenario *sc = c->sc;
+    size_t nt = b->ntopics, nr = b->nreplicate_to, nc = b->ncredentials;
+    c->topics = calloc(nt + 1, sizeof *c->topics);
+    c->journaled = calloc(nt + 1, sizeof *c->journaled);
+    c->replicas = calloc(nr + 1, sizeof *c->replicas);
+    c->cred_clients = calloc(nc + 1, sizeof *c->cred_clients);
+    c->cred_passwords = calloc(nc + 1, sizeof *c->cred_passwords);
+    if (!c->topics || !c->journaled || !c->replicas || !c->cred_clients || !c->cred_passwords)
+        return FL_E_NOMEM;
+    for (size_t i = 0; i < nt; i++) {
+        c->topics[i] = b->topics[i].name;
+        c->journaled[i] = b->topics[i].journal;
+    }
+    for (size_t i = 0; i < nr; i++)
+        c->replicas[i] = (rn_broker_replica){sc->brokers[b->replicate_to[i].broker].name,
+                                             b->replicate_to[i].mode == SIM_REPL_SYNC,
+                                             b->replicate_to[i].lag_us};
+    for (size_t i = 0; i < nc; i++) {
+        c->cred_clients[i] = sc->clients[b->credentials[i].client].name;
+        c->cred_passwords[i] = b->credentials[i].password;
+    }
+    c->spec = (rn_broker_spec){
+        .name = b->name,
+        .topics = c->topics,
+        .journaled = c->journaled,
+        .ntopics = nt,
+        .segment_size = b->journal.segment_size,
+        .segment_age_us = b->journal.segment_age_us,
+        .retention_us = b->journal.has_retention ? b->journal.retention_us : 0,
+        .sync_interval_us = b->journal.sync_interval_us,
+        .recovery = sim_scenario_enum_name(SIM_ENUM_RECOVERY, (int)b->journal.recovery),
+        .ack_interval_us = b->ack_interval_us,
+        .heartbeat_us = b->heartbeat_us,
+        .expired_bookmark = sim_scenario_enum_name(SIM_ENUM_EXPIRED, (int)b->expired_bookmark),
+        .replicas = c->replicas,
+        .nreplicas = nr,
+        .has_credentials = b->has_credentials,
+        .cred_clients = c->cred_clients,
+        .cred_passwords = c->cred_passwords,
+        .ncredentials = nc,
+        .duplicate_logon_replace = b->duplicate_logon == SIM_DUP_LOGON_REPLACE,
+        .journal_dir = NULL,
+    };
+    return 0;
+}
+
+int sim_serve_config_load(const char *path, const char *broker, sim_serve_config **out, char *err,
+                          size_t errcap)
+{
+    if (err && errcap)
+        err[0] = '\0';
+    if (!path || !out)
+        return FL_E_INVAL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_text(path, &text, &len, err, errcap);
+    if (rc)
+        return rc;
+    sim_serve_config *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(text);
+        return FL_E_NOMEM;
+    }
+    rc = load_scenario(path, text, len, &c->sc, err, errcap);
+    free(text);
+    const sim_broker *b = rc == 0 ? pick_broker(c->sc, broker, err, errcap) : NULL;
+    if (rc == 0 && !b)
+        rc = FL_E_SCENARIO;
+    if (rc == 0)
+        rc = fill_spec(c, b);
+    if (rc) {
+        sim_serve_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+const rn_broker_spec *sim_serve_config_spec(const sim_serve_config *cfg)
+{
+    return &cfg->spec;
+}
+
+void sim_serve_config_free(sim_serve_config *cfg)
+{
+    if (!cfg)
+        return;
+    sim_scenario_free(cfg->sc);
+    free(cfg->topics);
+    free(cfg->journaled);
+    free(cfg->replicas);
+    free(cfg->cred_clients);
+    free(cfg->cred_passwords);
+    free(cfg);
+}
