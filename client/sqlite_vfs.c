@@ -83,7 +83,7 @@ static const fl_runtime_ops *ops_of(const fl__sqlite_vfs *v)
 static int io_fail(fl__sqlite_vfs *v, int code, const char *op, const char *path, int sqlite_rc)
 {
     v->last_code = code;
-    snprintf(v->last_error, sizeof v->last_error, "%s %s: %s", op, path ? path : "?",
+    snprintf(v->last_error, sizeof v->last_error, "%s %.200s: %s", op, path ? path : "?",
              fl_strerror(code));
     if (code == FL_E_NOSPC)
         return SQLITE_FULL;
