@@ -179,8 +179,8 @@ static void test_builtin_lookup(void **state)
     assert_ptr_equal(fl_bmstore_builtin("file"), &fl_bmstore_file);
     assert_string_equal(fl_pubstore_builtin("file")->name, "file");
     assert_string_equal(fl_bmstore_builtin("file")->name, "file");
-    assert_null(fl_pubstore_builtin("sqlite"));
-    assert_null(fl_bmstore_builtin("sqlite"));
+    assert_ptr_equal(fl_pubstore_builtin("sqlite"), &fl_pubstore_sqlite);
+    assert_ptr_equal(fl_bmstore_builtin("sqlite"), &fl_bmstore_sqlite);
     assert_null(fl_bmstore_builtin("none")); /* no bookmark store keeps nothing */
     assert_null(fl_pubstore_builtin("Memory"));
     assert_null(fl_pubstore_builtin(""));
