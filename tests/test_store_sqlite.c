@@ -15,7 +15,9 @@
  *     SQLite database) and newer format versions are refused with clear text;
  *   - the batch window makes a group durable by itself (runtime timer);
  *   - the same seed writes the same bytes (the SQLite PRNG is seeded from
- *     the runtime). */
+ *     the runtime);
+ *   - the shim's methods one by one (short reads, xAccess, directory syncs,
+ *     ENOSPC, clock, randomness). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1015,6 +1017,85 @@ static void test_deterministic_bytes(void **state)
     free(b);
 }
 
+/* The shim's methods called directly: short reads zero-fill, an empty file
+ * does not "exist" for SQLite, a created file's directory entry becomes
+ * durable with its first sync, xDelete syncs the directory when asked,
+ * ENOSPC is SQLITE_FULL, time and randomness come from the runtime. */
+static void test_vfs_methods(void **state)
+{
+    fx *f = *state;
+    fl__sqlite_vfs *v = NULL;
+    assert_int_equal(fl__sqlite_vfs_new(rt_of(f), &v), 0);
+    sqlite3_vfs *vfs = sqlite3_vfs_find(fl__sqlite_vfs_name(v));
+    assert_non_null(vfs);
+    sqlite3_file *file = calloc(1, (size_t)vfs->szOsFile);
+    assert_non_null(file);
+    const char *path = DIR "/x-journal";
+    int out = -1, oflags = 0;
+    assert_int_equal(vfs->xAccess(vfs, path, SQLITE_ACCESS_EXISTS, &out), SQLITE_OK);
+    assert_int_equal(out, 0);
+    assert_int_equal(vfs->xOpen(vfs, path, file, SQLITE_OPEN_READWRITE, &oflags), SQLITE_CANTOPEN);
+    assert_non_null(strstr(fl__sqlite_vfs_last_error(v), "no such file"));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_JOURNAL;
+    assert_int_equal(vfs->xOpen(vfs, path, file, flags, &oflags), SQLITE_OK);
+    assert_int_equal(vfs->xAccess(vfs, path, SQLITE_ACCESS_EXISTS, &out), SQLITE_OK);
+    assert_int_equal(out, 0); /* empty: as good as absent */
+    assert_int_equal(vfs->xAccess(vfs, path, SQLITE_ACCESS_READWRITE, &out), SQLITE_OK);
+    assert_int_equal(out, 1);
+    const sqlite3_io_methods *m = file->pMethods;
+    assert_int_equal(m->iVersion, 1); /* no shared memory */
+    assert_int_equal(m->xWrite(file, "abcd", 4, 0), SQLITE_OK);
+    char buf[8];
+    memset(buf, 'z', sizeof buf);
+    assert_int_equal(m->xRead(file, buf, 8, 0), SQLITE_IOERR_SHORT_READ);
+    assert_memory_equal(buf, "abcd\0\0\0\0", 8);
+    sqlite3_int64 size = 0;
+    assert_int_equal(m->xFileSize(file, &size), SQLITE_OK);
+    assert_int_equal(size, 4);
+    assert_false(sim_disk_exists(disk_of(f), path, 1));
+    assert_int_equal(m->xSync(file, SQLITE_SYNC_NORMAL), SQLITE_OK);
+    assert_true(sim_disk_exists(disk_of(f), path, 1)); /* the directory was synced too */
+    sim_disk_set_space_budget(disk_of(f), sim_disk_total_bytes(disk_of(f)));
+    assert_int_equal(m->xWrite(file, "efgh", 4, 4), SQLITE_FULL);
+    sim_disk_set_space_budget(disk_of(f), UINT64_MAX);
+    assert_int_equal(m->xTruncate(file, 2), SQLITE_OK);
+    assert_int_equal(m->xFileSize(file, &size), SQLITE_OK);
+    assert_int_equal(size, 2);
+    assert_int_equal(m->xClose(file), SQLITE_OK);
+    assert_int_equal(vfs->xDelete(vfs, path, 1), SQLITE_OK);
+    assert_false(sim_disk_exists(disk_of(f), path, 1)); /* the unlink is durable */
+    assert_int_equal(vfs->xDelete(vfs, path, 0), SQLITE_IOERR_DELETE_NOENT);
+    sqlite3_int64 jd_ms = 0;
+    assert_int_equal(vfs->xCurrentTimeInt64(vfs, &jd_ms), SQLITE_OK);
+    assert_int_equal(jd_ms, INT64_C(210866760000000) + (int64_t)(fl_rt_now(rt_of(f)) / 1000));
+    char full[64];
+    assert_int_equal(vfs->xFullPathname(vfs, path, sizeof full, full), SQLITE_OK);
+    assert_string_equal(full, path);
+    assert_int_equal(vfs->xSleep(vfs, 1000000), 1000000); /* returns at once */
+    free(file);
+    char name[64];
+    snprintf(name, sizeof name, "%s", fl__sqlite_vfs_name(v));
+    fl__sqlite_vfs_free(v);
+    assert_null(sqlite3_vfs_find(name)); /* unregistered */
+}
+
+/* xRandomness draws from the runtime: two worlds with the same seed agree. */
+static void test_vfs_randomness(void **state)
+{
+    char a[24], b[24];
+    for (int k = 0; k < 2; k++) {
+        fx f = {0};
+        assert_int_equal(world_new(&f, 42), 0);
+        fl__sqlite_vfs *v = NULL;
+        assert_int_equal(fl__sqlite_vfs_new(rt_of(&f), &v), 0);
+        sqlite3_vfs *vfs = sqlite3_vfs_find(fl__sqlite_vfs_name(v));
+        assert_int_equal(vfs->xRandomness(vfs, (int)sizeof a, k ? b : a), (int)sizeof a);
+        fl__sqlite_vfs_free(v);
+        world_free(&f);
+    }
+    assert_memory_equal(a, b, sizeof a);
+}
+
 static void test_builtin_lookup(void **state)
 {
     assert_ptr_equal(fl_pubstore_builtin("sqlite"), &fl_pubstore_sqlite);
@@ -1063,6 +1144,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_builtin_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vfs_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vfs_randomness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options_and_sequences, setup, teardown),
         cmocka_unit_test_setup_teardown(test_odd_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_files, setup, teardown),
