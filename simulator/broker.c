@@ -1943,7 +1943,7 @@ static uint64_t retention_period(const sim_broker *b)
     uint64_t p = b->c.retention_us / 8;
     if (b->c.segment_age_us && b->c.segment_age_us < p)
         p = b->c.segment_age_us;
-    return p < 1000000 ? 1000000 : p;
+    return p < 10000 ? 10000 : p; /* at least every 10 ms */
 }
 
 static void retention_fn(void *arg)
