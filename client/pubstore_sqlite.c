@@ -85,8 +85,8 @@ static int prepare_all(pubstore_sqlite *s)
     static const char *const sql[] = {
         "INSERT INTO msgs(seq, topic, payload) VALUES(?1, ?2, ?3)",
         "UPDATE meta SET value = ?1 WHERE key = 'last_sequence'",
-        "SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
-        "FROM msgs WHERE seq <= ?1",
+        ("SELECT count(*), coalesce(sum(length(CAST(topic AS BLOB)) + length(payload)), 0) "
+         "FROM msgs WHERE seq <= ?1"),
         "DELETE FROM msgs WHERE seq <= ?1",
         "SELECT coalesce(min(seq), 0) FROM msgs",
         "SELECT seq, topic, payload FROM msgs ORDER BY seq",
