@@ -124,11 +124,14 @@ static void disconnect_cuts_and_client_reconnects(void **state)
 static void stall_with_and_without_duration(void **state)
 {
     fx *f = *state;
-    load_run(f, "{'name': 'x', 'duration': '8s', 'brokers': {'a': {'topics': {'t': {'journal': "
-                "true}}, 'heartbeat': '500ms'}}, 'clients': {" PUB("'heartbeat': {'interval': "
-                                                                   "'500ms'},") "," SUB(
-                    "") "}, 'faults': [{'at': '1s', 'kind': 'stall', 'target': 'pub'},"
-                        "{'at': '4s', 'kind': 'stall', 'target': 'sub', 'for': '300ms'}]}");
+    load_run(
+        f,
+        "{'name': 'x', 'duration': '8s', 'brokers': {'a': {'topics': {'t': {'journal': "
+        "true}}, 'heartbeat': '500ms'}}, 'clients': {" PUB(
+            "'heartbeat': {'interval': "
+            "'500ms'},") "," SUB("") "}, 'faults': [{'at': '1s', 'kind': 'stall', 'target': 'pub'},"
+                                     "{'at': '4s', 'kind': 'stall', 'target': 'sub', 'for': "
+                                     "'300ms'}]}");
     assert_int_equal(fault(f, 0)->healed_us, 1000000);
     assert_int_equal(fault(f, 1)->healed_us, 4300000);
     assert_int_equal(count(f, "\"ev\":\"stall_detected\"", "\"node\":\"pub\""), 1);
