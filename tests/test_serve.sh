@@ -39,6 +39,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/fl-test-serve.XXXXXX")
 SERVE_PID=""
 PUB_PID=""
 SUB_PID=""
+port=""
+admin_port=""
+token=""
 
 cleanup() {
     for p in $PUB_PID $SUB_PID; do
@@ -190,6 +193,9 @@ rc=$?
 [ $rc -eq 0 ] || fail "subscriber exited with $rc"
 PUB_PID=""
 SUB_PID=""
+port=""
+admin_port=""
+token=""
 
 step "checking the subscriber's output"
 awk -v n="$N" '
@@ -240,6 +246,7 @@ rm -f "$T/ready"
     --ready-file "$T/ready" >>"$T/serve2.log" 2>&1 &
 SERVE_PID=$!
 wait_for 10 "serve ready file (config)" test -s "$T/ready"
+# shellcheck disable=SC1091
 . "$T/ready"
 (cd "$T" && exec "$PUB" --server "127.0.0.1:$port" --name pub-2 --password wrong --count 100 \
     --rate 0) >>"$T/pub2.log" 2>&1 &
