@@ -193,9 +193,6 @@ rc=$?
 [ $rc -eq 0 ] || fail "subscriber exited with $rc"
 PUB_PID=""
 SUB_PID=""
-port=""
-admin_port=""
-token=""
 
 step "checking the subscriber's output"
 awk -v n="$N" '
