@@ -57,6 +57,7 @@
 #include "faultline/record.h"
 #include "faultline/seglog.h"
 #include "faultline/store.h"
+#include "store_file_util.h"
 #include "store_util.h"
 
 #define REC_LOG      (FL_REC_TYPE_USER_MIN + 0u)
@@ -73,138 +74,16 @@
 #define CK_FLAG_CONT    2u
 #define AUTO_PRUNE_SEGS 4u
 
-/* ------------------------------------------------------------------ */
-/* options (same shape as pubstore_file.c) */
-
-typedef struct file_opts {
-    fl_sync_policy sync;
-    uint64_t batch_window_us;
-    int recovery;
-    uint64_t segment_size;
-    uint32_t max_record;
-} file_opts;
-
-#define DEFAULT_SEGMENT_SIZE (4ull << 20)
-#define DEFAULT_MAX_RECORD   (1u << 20)
-
-/* Our own option on top of the shared ones (store_util.h):
- * segment_size=<bytes> (>= 4096), the size at which segments rotate. */
-static int own_option(void *arg, const char *key, size_t klen, const char *v, size_t vlen,
-                      char *err, size_t errcap)
-{
-    file_opts *fo = arg;
-    if (klen != 12 || memcmp(key, "segment_size", 12) != 0)
-        return fl__store_errf(FL_E_INVAL, err, errcap, "options: unknown key '%.*s'", (int)klen,
-                              key);
-    uint64_t x = 0;
-    for (size_t i = 0; i < vlen; i++) {
-        if (v[i] < '0' || v[i] > '9' || x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
-            return fl__store_errf(FL_E_INVAL, err, errcap, "options: bad segment_size '%.*s'",
-                                  (int)vlen, v);
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (vlen == 0 || x < 4096)
-        return fl__store_errf(FL_E_INVAL, err, errcap,
-                              "options: segment_size '%.*s' must be >= 4096", (int)vlen, v);
-    fo->segment_size = x;
-    return 0;
-}
-
-/* capacity is accepted and ignored (the state is bounded by what is
- * outstanding, not by a byte budget). */
-static int parse_options(const char *text, file_opts *fo, char *err, size_t errcap)
-{
-    static const int modes[] = {
-        [FL__RECOVERY_STRICT] = FL_RECOVERY_STRICT,
-        [FL__RECOVERY_TOLERATE_TORN_TAIL] = FL_RECOVERY_TOLERATE_TORN_TAIL,
-        [FL__RECOVERY_POINT_IN_TIME] = FL_RECOVERY_POINT_IN_TIME,
-        [FL__RECOVERY_SALVAGE] = FL_RECOVERY_SALVAGE,
-    };
-    fl__store_options so;
-    fo->segment_size = DEFAULT_SEGMENT_SIZE;
-    fo->max_record = DEFAULT_MAX_RECORD;
-    int rc = fl__store_options_parse_ex(text, &so, own_option, fo, err, errcap);
-    if (rc < 0)
-        return rc;
-    fo->sync = so.sync == FL__SYNC_ALWAYS ? FL_SYNC_ALWAYS
-               : so.sync == FL__SYNC_NONE ? FL_SYNC_NONE
-                                          : FL_SYNC_BATCH;
-    fo->batch_window_us = so.batch_window_us;
-    fo->recovery = modes[so.recovery];
-    return 0;
-}
-
-static void seglog_options(const file_opts *fo, const fl_store_env *env, fl_seglog_options *o)
-{
-    o->rt = env->rt;
-    o->dir = env->dir;
-    o->kind = FL_SEG_KIND_BOOKMARK_STORE;
-    o->segment_size = fo->segment_size;
-    o->segment_age_us = 0;
-    o->recovery = fo->recovery;
-    o->sync = fo->sync;
-    o->batch_window_us = fo->batch_window_us;
-    o->batch_count = 0;
-    o->max_record = fo->max_record;
-}
-
-/* Advance *at by n, never past cap - 1 (snprintf reports what it wanted). */
-static void clamp_add(size_t *at, int n, size_t cap)
-{
-    if (n > 0)
-        *at += (size_t)n;
-    if (*at >= cap)
-        *at = cap - 1;
-}
-
-/* Append `text` JSON-escaped to out[*at..cap), NUL terminated. */
-static void json_escape(char *out, size_t cap, size_t *at, const char *text)
-{
-    for (const char *c = text; *c && *at + 7 < cap; c++) {
-        unsigned char ch = (unsigned char)*c;
-        if (ch == '"' || ch == '\\') {
-            out[(*at)++] = '\\';
-            out[(*at)++] = (char)ch;
-        } else if (ch < 0x20) {
-            *at += (size_t)snprintf(out + *at, cap - *at, "\\u%04x", ch);
-        } else {
-            out[(*at)++] = (char)ch;
-        }
-    }
-    out[*at] = '\0';
-}
-
-/* Fold records with a good checksum but an unusable body into the report,
- * and trace what recovery dropped ("recovery_drop"). */
-static void report_recovery(const fl_store_env *env, const char *source, fl_store_recovery *rep,
-                            uint64_t bad_records)
-{
-    if (bad_records) {
-        rep->records_dropped += bad_records;
-        size_t n = strlen(rep->text);
-        snprintf(rep->text + n, sizeof rep->text - n, "%s%" PRIu64 " malformed record(s) dropped",
-                 n ? "; " : "", bad_records);
-    }
-    if (rep->records_dropped == 0 && rep->bytes_dropped == 0)
-        return;
-    char f[1024];
-    size_t at = 0;
-    clamp_add(&at, snprintf(f, sizeof f, "\"dir\":\""), sizeof f);
-    json_escape(f, sizeof f / 4, &at, env->dir);
-    clamp_add(
-        &at,
-        snprintf(f + at, sizeof f - at,
-                 "\",\"records_ok\":%" PRIu64 ",\"records_dropped\":%" PRIu64
-                 ",\"bytes_dropped\":%" PRIu64 ",\"bytes_quarantined\":%" PRIu64 ",\"text\":\"",
-                 rep->records_ok, rep->records_dropped, rep->bytes_dropped, rep->bytes_quarantined),
-        sizeof f);
-    json_escape(f, sizeof f - 2, &at, rep->text);
-    if (at > sizeof f - 2)
-        at = sizeof f - 2;
-    f[at++] = '"';
-    f[at] = '\0';
-    fl_rt_trace(env->rt, source, "recovery_drop", f);
-}
+/* Segments rotate at 4 MiB by default (option segment_size). capacity is
+ * accepted and ignored (the state is bounded by what is outstanding, not by
+ * a byte budget). */
+static const fl__file_kind bm_kind = {
+    .what = "bmstore file",
+    .source = "bmstore",
+    .seg_kind = FL_SEG_KIND_BOOKMARK_STORE,
+    .segment_size = 4ull << 20,
+    .max_record = 1u << 20,
+};
 
 /* ------------------------------------------------------------------ */
 /* state (the memory store's, see the design note) */
@@ -504,12 +383,8 @@ static void state_discard(bm_state *st, const char *sub_id, uint64_t pub, uint64
 /* the store */
 
 typedef struct bmstore_file {
-    const fl_runtime *rt;
-    fl_seglog *log;
-    file_opts opts;
+    fl__file_store fs; /* seglog, options, scratch, poison, error text */
     bm_state st;
-    int poison;
-    fl_buf scratch;
     uint64_t bytes_since_ck; /* record bytes appended since the last checkpoint */
     uint64_t ck_bytes;       /* size of the last checkpoint */
     uint64_t ck_id;          /* id of the last checkpoint written or recovered */
@@ -517,39 +392,26 @@ typedef struct bmstore_file {
     bm_state shadow;
     bool in_ck;
     uint64_t shadow_id, shadow_pubs;
-    uint64_t bad_records;
-    bool strict;
-    char err[256];
 } bmstore_file;
-
-static void set_err(bmstore_file *s, const char *what, int rc)
-{
-    const char *detail = s->log ? fl_seglog_last_error(s->log) : "";
-    snprintf(s->err, sizeof s->err, "bmstore file: %s: %s%s%s", what, fl_strerror(rc),
-             detail[0] ? ": " : "", detail);
-}
 
 static int fail(bmstore_file *s, const char *what, int rc)
 {
-    if (rc == FL_E_SYNC_FAILED)
-        s->poison = FL_E_SYNC_FAILED;
-    set_err(s, what, rc);
-    return rc;
+    return fl__file_store_fail(&s->fs, what, rc);
 }
 
 static int check_args(bmstore_file *s, const char *op, const char *sub_id,
                       const fl_store_bookmark *bm)
 {
     if (!sub_id || !bm) {
-        snprintf(s->err, sizeof s->err, "%s: NULL sub id or bookmark", op);
+        snprintf(s->fs.err, sizeof s->fs.err, "%s: NULL sub id or bookmark", op);
         return FL_E_INVAL;
     }
     if (bm->publisher == 0 || bm->ts_us > FL_TIME_MAX_US) {
-        snprintf(s->err, sizeof s->err, "%s: publisher 0 or timestamp out of range", op);
+        snprintf(s->fs.err, sizeof s->fs.err, "%s: publisher 0 or timestamp out of range", op);
         return FL_E_INVAL;
     }
     if (strlen(sub_id) > SUB_MAX) {
-        snprintf(s->err, sizeof s->err, "%s: sub id longer than %u bytes", op, SUB_MAX);
+        snprintf(s->fs.err, sizeof s->fs.err, "%s: sub id longer than %u bytes", op, SUB_MAX);
         return FL_E_INVAL;
     }
     return 0;
@@ -557,10 +419,10 @@ static int check_args(bmstore_file *s, const char *op, const char *sub_id,
 
 static int append_rec(bmstore_file *s, unsigned type, const char *what)
 {
-    int rc = fl_seglog_append(s->log, type, s->scratch.data, (uint32_t)s->scratch.len, NULL);
+    int rc = fl__file_store_append_scratch(&s->fs, type, what, NULL);
     if (rc < 0)
-        return fail(s, what, rc);
-    s->bytes_since_ck += fl_record_size((uint32_t)s->scratch.len);
+        return rc;
+    s->bytes_since_ck += fl_record_size((uint32_t)s->fs.scratch.len);
     return 0;
 }
 
@@ -757,18 +619,7 @@ static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *p,
     s->bytes_since_ck += fl_record_size((uint32_t)len);
     if (type == REC_CK_END && rc == 0)
         s->bytes_since_ck = 0;
-    if (rc == FL_E_NOMEM)
-        return rc;
-    if (rc < 0) {
-        if (s->strict) {
-            snprintf(s->err, sizeof s->err,
-                     "bmstore file: record %" PRIu64 " (type %u, %zu bytes) is malformed", recno,
-                     type, len);
-            return FL_E_DAMAGED;
-        }
-        s->bad_records++;
-    }
-    return 0;
+    return fl__file_store_on_bad_record(&s->fs, recno, type, len, rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -776,41 +627,23 @@ static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *p,
 
 static void free_store(bmstore_file *s)
 {
-    fl_seglog_close(s->log);
+    fl__file_store_close(&s->fs);
     state_free(&s->st);
     state_free(&s->shadow);
-    fl_buf_free(&s->scratch);
     free(s);
 }
 
 static int bf_open(const fl_store_env *env, void **self_out, fl_store_recovery *recovery, char *err,
                    size_t errcap)
 {
-    int rc = fl__store_env_check(env, true, err, errcap);
+    int rc = fl__file_store_check_open(&bm_kind, env, self_out, err, errcap);
     if (rc < 0)
         return rc;
-    if (self_out == NULL || env->dir == NULL)
-        return fl__store_errf(FL_E_INVAL, err, errcap, "bmstore file: no dir or self_out");
     bmstore_file *s = calloc(1, sizeof *s);
     if (s == NULL)
         return fl__store_errf(FL_E_NOMEM, err, errcap, "bmstore file: out of memory");
-    s->rt = env->rt;
-    fl_buf_init(&s->scratch);
-    rc = parse_options(env->options, &s->opts, err, errcap);
+    rc = fl__file_store_open(&s->fs, &bm_kind, env, on_record, s, recovery, err, errcap);
     if (rc < 0) {
-        free(s);
-        return rc;
-    }
-    s->strict = s->opts.recovery == FL_RECOVERY_STRICT;
-    fl_store_recovery rep;
-    memset(&rep, 0, sizeof rep);
-    fl_seglog_options o = FL_SEGLOG_OPTIONS_INIT;
-    seglog_options(&s->opts, env, &o);
-    rc = fl_seglog_open(&o, on_record, s, &s->log, &rep, err, errcap);
-    if (rc < 0) {
-        if (rc == FL_E_DAMAGED && s->err[0])
-            fl__store_errf(rc, err, errcap, "%s", s->err);
-        s->log = NULL;
         free_store(s);
         return rc;
     }
@@ -818,9 +651,6 @@ static int bf_open(const fl_store_env *env, void **self_out, fl_store_recovery *
         state_free(&s->shadow);
         s->in_ck = false;
     }
-    report_recovery(env, "bmstore", &rep, s->bad_records);
-    if (recovery)
-        *recovery = rep;
     *self_out = s;
     return 0;
 }
@@ -841,7 +671,7 @@ static int ck_pub_records(bmstore_file *s, const char *sub, const bm_pub *p, uin
         size_t n = p->len - done < CK_CHUNK ? p->len - done : CK_CHUNK;
         unsigned flags =
             (done == 0 && p->has_point ? CK_FLAG_POINT : 0) | (done > 0 ? CK_FLAG_CONT : 0);
-        fl_buf *b = &s->scratch;
+        fl_buf *b = &s->fs.scratch;
         fl_buf_clear(b);
         int rc = put_sub(b, sub);
         rc = rc ? rc : fl_buf_append_u64(b, p->id);
@@ -869,11 +699,11 @@ static int ck_pub_records(bmstore_file *s, const char *sub, const bm_pub *p, uin
 static int write_checkpoint(bmstore_file *s, uint64_t *begin_recno)
 {
     uint64_t id = s->ck_id + 1, nrec = 0;
-    fl_buf_clear(&s->scratch);
-    int rc = fl_buf_append_u64(&s->scratch, id);
+    fl_buf_clear(&s->fs.scratch);
+    int rc = fl_buf_append_u64(&s->fs.scratch, id);
     if (rc < 0)
         return rc;
-    *begin_recno = fl_seglog_next_recno(s->log);
+    *begin_recno = fl_seglog_next_recno(s->fs.log);
     uint64_t start = s->bytes_since_ck;
     rc = append_rec(s, REC_CK_BEGIN, "checkpoint");
     for (size_t i = 0; rc == 0 && i < s->st.nsubs; i++) {
@@ -883,9 +713,9 @@ static int write_checkpoint(bmstore_file *s, uint64_t *begin_recno)
     }
     if (rc < 0)
         return rc;
-    fl_buf_clear(&s->scratch);
-    rc = fl_buf_append_u64(&s->scratch, id);
-    rc = rc ? rc : fl_buf_append_u64(&s->scratch, nrec);
+    fl_buf_clear(&s->fs.scratch);
+    rc = fl_buf_append_u64(&s->fs.scratch, id);
+    rc = rc ? rc : fl_buf_append_u64(&s->fs.scratch, nrec);
     rc = rc ? rc : append_rec(s, REC_CK_END, "checkpoint");
     if (rc < 0)
         return rc;
@@ -898,22 +728,22 @@ static int write_checkpoint(bmstore_file *s, uint64_t *begin_recno)
 static int bf_prune(void *self)
 {
     bmstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     uint64_t begin = 0;
     int rc = write_checkpoint(s, &begin);
     if (rc < 0)
         return rc;
-    rc = fl_seglog_sync(s->log);
+    rc = fl_seglog_sync(s->fs.log);
     if (rc < 0)
         return fail(s, "prune sync", rc);
-    rc = fl_seglog_delete_before(s->log, begin);
+    rc = fl_seglog_delete_before(s->fs.log, begin);
     return rc < 0 ? fail(s, "prune delete", rc) : 0;
 }
 
 static void maybe_prune(bmstore_file *s)
 {
-    uint64_t floor = AUTO_PRUNE_SEGS * s->opts.segment_size;
+    uint64_t floor = AUTO_PRUNE_SEGS * s->fs.opts.segment_size;
     if (s->bytes_since_ck < floor || s->bytes_since_ck < 3 * s->ck_bytes)
         return;
     (void)bf_prune(s); /* a failure is in last_error; a poisoned handle shows next call */
@@ -925,15 +755,15 @@ static void maybe_prune(bmstore_file *s)
 static int bf_log(void *self, const char *sub_id, const fl_store_bookmark *bm)
 {
     bmstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     int rc = check_args(s, "log", sub_id, bm);
     if (rc < 0)
         return rc;
     int v = log_verdict(&s->st, sub_id, bm);
     if (v != 2)
         return v;
-    rc = encode_bm(&s->scratch, sub_id, bm, true);
+    rc = encode_bm(&s->fs.scratch, sub_id, bm, true);
     if (rc < 0)
         return rc;
     rc = append_rec(s, REC_LOG, "log");
@@ -941,22 +771,22 @@ static int bf_log(void *self, const char *sub_id, const fl_store_bookmark *bm)
         return rc;
     rc = state_log(&s->st, sub_id, bm->publisher, bm->sequence, bm->ts_us);
     if (rc < 0)
-        snprintf(s->err, sizeof s->err, "bmstore file: log: %s", fl_strerror(rc));
+        snprintf(s->fs.err, sizeof s->fs.err, "bmstore file: log: %s", fl_strerror(rc));
     return rc;
 }
 
 static int bf_discard(void *self, const char *sub_id, const fl_store_bookmark *bm)
 {
     bmstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     int rc = check_args(s, "discard", sub_id, bm);
     if (rc < 0)
         return rc;
     bm_pub *p = NULL;
     if (discard_target(&s->st, sub_id, bm->publisher, bm->sequence, &p) == NULL)
         return 0;
-    rc = encode_bm(&s->scratch, sub_id, bm, false);
+    rc = encode_bm(&s->fs.scratch, sub_id, bm, false);
     if (rc < 0)
         return rc;
     rc = append_rec(s, REC_DISCARD, "discard");
@@ -964,7 +794,7 @@ static int bf_discard(void *self, const char *sub_id, const fl_store_bookmark *b
         return rc;
     state_discard(&s->st, sub_id, bm->publisher, bm->sequence);
     maybe_prune(s);
-    return s->poison;
+    return s->fs.poison;
 }
 
 static int bf_is_discarded(void *self, const char *sub_id, const fl_store_bookmark *bm)
@@ -995,7 +825,7 @@ static int bf_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
 {
     bmstore_file *s = self;
     if (!sub_id || (!buf && cap)) {
-        snprintf(s->err, sizeof s->err, "most_recent: NULL sub id or buffer");
+        snprintf(s->fs.err, sizeof s->fs.err, "most_recent: NULL sub id or buffer");
         return FL_E_INVAL;
     }
     if (cap == 0)
@@ -1029,23 +859,23 @@ static int bf_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
 static int bf_persisted(void *self, const char *sub_id, const fl_store_bookmark *bm)
 {
     bmstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     return check_args(s, "persisted", sub_id, bm);
 }
 
 static int bf_purge(void *self, const char *sub_id)
 {
     bmstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     if (sub_id && strlen(sub_id) > SUB_MAX)
         return 0; /* log never accepted such a sub id: nothing to forget */
     if (sub_id ? sub_find(&s->st, sub_id) == NULL : s->st.nsubs == 0)
         return 0;
-    fl_buf_clear(&s->scratch);
-    int rc = fl_buf_append_u8(&s->scratch, sub_id ? 0 : 1);
-    rc = rc ? rc : put_sub(&s->scratch, sub_id ? sub_id : "");
+    fl_buf_clear(&s->fs.scratch);
+    int rc = fl_buf_append_u8(&s->fs.scratch, sub_id ? 0 : 1);
+    rc = rc ? rc : put_sub(&s->fs.scratch, sub_id ? sub_id : "");
     rc = rc ? rc : append_rec(s, REC_PURGE, "purge");
     if (rc < 0)
         return rc;
@@ -1055,21 +885,17 @@ static int bf_purge(void *self, const char *sub_id)
 
 static int bf_flush(void *self)
 {
-    bmstore_file *s = self;
-    if (s->poison)
-        return s->poison;
-    int rc = fl_seglog_sync(s->log);
-    return rc < 0 ? fail(s, "flush", rc) : 0;
+    return fl__file_store_flush(&((bmstore_file *)self)->fs);
 }
 
 static int bf_list_files(void *self, fl_store_file_fn fn, void *arg)
 {
-    return fl_seglog_list_files(((bmstore_file *)self)->log, fn, arg);
+    return fl__file_store_list_files(&((bmstore_file *)self)->fs, fn, arg);
 }
 
 static const char *bf_last_error(void *self)
 {
-    return ((bmstore_file *)self)->err;
+    return fl__file_store_last_error(&((bmstore_file *)self)->fs);
 }
 
 const fl_bmstore_ops fl_bmstore_file = {

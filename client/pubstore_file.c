@@ -55,7 +55,7 @@
 #include "faultline/record.h"
 #include "faultline/seglog.h"
 #include "faultline/store.h"
-#include "store_util.h"
+#include "store_file_util.h"
 
 #define REC_STORE   (FL_REC_TYPE_USER_MIN + 0u)
 #define REC_DISCARD (FL_REC_TYPE_USER_MIN + 1u)
@@ -63,140 +63,14 @@
 
 #define STORE_HDR 12u /* seq u64 + topic_len u32 */
 
-/* ------------------------------------------------------------------ */
-/* options, shared shape with bmstore_file.c */
-
-typedef struct file_opts {
-    fl_sync_policy sync;
-    uint64_t batch_window_us;
-    int recovery;
-    uint64_t capacity; /* 0: unlimited */
-    uint64_t segment_size;
-    uint32_t max_record;
-} file_opts;
-
-#define DEFAULT_SEGMENT_SIZE (16ull << 20)
-#define DEFAULT_MAX_RECORD   (16u << 20)
-
-/* Our own option on top of the shared ones (store_util.h):
- * segment_size=<bytes> (>= 4096), the size at which segments rotate. */
-static int own_option(void *arg, const char *key, size_t klen, const char *v, size_t vlen,
-                      char *err, size_t errcap)
-{
-    file_opts *fo = arg;
-    if (klen != 12 || memcmp(key, "segment_size", 12) != 0)
-        return fl__store_errf(FL_E_INVAL, err, errcap, "options: unknown key '%.*s'", (int)klen,
-                              key);
-    uint64_t x = 0;
-    for (size_t i = 0; i < vlen; i++) {
-        if (v[i] < '0' || v[i] > '9' || x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
-            return fl__store_errf(FL_E_INVAL, err, errcap, "options: bad segment_size '%.*s'",
-                                  (int)vlen, v);
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
-    if (vlen == 0 || x < 4096)
-        return fl__store_errf(FL_E_INVAL, err, errcap,
-                              "options: segment_size '%.*s' must be >= 4096", (int)vlen, v);
-    fo->segment_size = x;
-    return 0;
-}
-
-static int parse_options(const char *text, file_opts *fo, char *err, size_t errcap)
-{
-    static const int modes[] = {
-        [FL__RECOVERY_STRICT] = FL_RECOVERY_STRICT,
-        [FL__RECOVERY_TOLERATE_TORN_TAIL] = FL_RECOVERY_TOLERATE_TORN_TAIL,
-        [FL__RECOVERY_POINT_IN_TIME] = FL_RECOVERY_POINT_IN_TIME,
-        [FL__RECOVERY_SALVAGE] = FL_RECOVERY_SALVAGE,
-    };
-    fl__store_options so;
-    fo->segment_size = DEFAULT_SEGMENT_SIZE;
-    fo->max_record = DEFAULT_MAX_RECORD;
-    int rc = fl__store_options_parse_ex(text, &so, own_option, fo, err, errcap);
-    if (rc < 0)
-        return rc;
-    fo->sync = so.sync == FL__SYNC_ALWAYS ? FL_SYNC_ALWAYS
-               : so.sync == FL__SYNC_NONE ? FL_SYNC_NONE
-                                          : FL_SYNC_BATCH;
-    fo->batch_window_us = so.batch_window_us;
-    fo->recovery = modes[so.recovery];
-    fo->capacity = so.capacity;
-    return 0;
-}
-
-/* Map the store options onto seglog options for env->dir. */
-static void seglog_options(const file_opts *fo, const fl_store_env *env, unsigned kind,
-                           fl_seglog_options *o)
-{
-    o->rt = env->rt;
-    o->dir = env->dir;
-    o->kind = kind;
-    o->segment_size = fo->segment_size;
-    o->segment_age_us = 0;
-    o->recovery = fo->recovery;
-    o->sync = fo->sync;
-    o->batch_window_us = fo->batch_window_us;
-    o->batch_count = 0;
-    o->max_record = fo->max_record;
-}
-
-/* Advance *at by n, never past cap - 1 (snprintf reports what it wanted). */
-static void clamp_add(size_t *at, int n, size_t cap)
-{
-    if (n > 0)
-        *at += (size_t)n;
-    if (*at >= cap)
-        *at = cap - 1;
-}
-
-/* Append `text` JSON-escaped to out[*at..cap), NUL terminated. */
-static void json_escape(char *out, size_t cap, size_t *at, const char *text)
-{
-    for (const char *c = text; *c && *at + 7 < cap; c++) {
-        unsigned char ch = (unsigned char)*c;
-        if (ch == '"' || ch == '\\') {
-            out[(*at)++] = '\\';
-            out[(*at)++] = (char)ch;
-        } else if (ch < 0x20) {
-            *at += (size_t)snprintf(out + *at, cap - *at, "\\u%04x", ch);
-        } else {
-            out[(*at)++] = (char)ch;
-        }
-    }
-    out[*at] = '\0';
-}
-
-/* Fold records with a good checksum but an unusable body into the report,
- * and trace what recovery dropped ("recovery_drop"). */
-static void report_recovery(const fl_store_env *env, const char *source, fl_store_recovery *rep,
-                            uint64_t bad_records)
-{
-    if (bad_records) {
-        rep->records_dropped += bad_records;
-        size_t n = strlen(rep->text);
-        snprintf(rep->text + n, sizeof rep->text - n, "%s%" PRIu64 " malformed record(s) dropped",
-                 n ? "; " : "", bad_records);
-    }
-    if (rep->records_dropped == 0 && rep->bytes_dropped == 0)
-        return;
-    char f[1024];
-    size_t at = 0;
-    clamp_add(&at, snprintf(f, sizeof f, "\"dir\":\""), sizeof f);
-    json_escape(f, sizeof f / 4, &at, env->dir);
-    clamp_add(
-        &at,
-        snprintf(f + at, sizeof f - at,
-                 "\",\"records_ok\":%" PRIu64 ",\"records_dropped\":%" PRIu64
-                 ",\"bytes_dropped\":%" PRIu64 ",\"bytes_quarantined\":%" PRIu64 ",\"text\":\"",
-                 rep->records_ok, rep->records_dropped, rep->bytes_dropped, rep->bytes_quarantined),
-        sizeof f);
-    json_escape(f, sizeof f - 2, &at, rep->text);
-    if (at > sizeof f - 2)
-        at = sizeof f - 2;
-    f[at++] = '"';
-    f[at] = '\0';
-    fl_rt_trace(env->rt, source, "recovery_drop", f);
-}
+/* Segments rotate at 16 MiB by default (option segment_size). */
+static const fl__file_kind pub_kind = {
+    .what = "pubstore file",
+    .source = "pubstore",
+    .seg_kind = FL_SEG_KIND_PUBLISH_STORE,
+    .segment_size = 16ull << 20,
+    .max_record = 16u << 20,
+};
 
 typedef struct pub_entry {
     uint64_t seq;
@@ -206,38 +80,20 @@ typedef struct pub_entry {
 } pub_entry;
 
 typedef struct pubstore_file {
-    const fl_runtime *rt;
-    fl_seglog *log;
-    file_opts opts;
-    pub_entry *ents; /* live entries are ents[head..n), ascending seq */
+    fl__file_store fs; /* seglog, options, scratch, poison, error text */
+    pub_entry *ents;   /* live entries are ents[head..n), ascending seq */
     size_t head, n, cap;
     uint64_t last_seq;
     uint64_t live_bytes; /* topic + payload bytes of live messages (capacity) */
-    int poison;          /* FL_E_SYNC_FAILED once a sync failed */
-    fl_buf scratch;
-    /* recovery only */
-    uint64_t bad_records;
-    int strict;
-    char err[256];
 } pubstore_file;
 
 /* ------------------------------------------------------------------ */
 /* errors */
 
-static void set_err(pubstore_file *s, const char *what, int rc)
-{
-    const char *detail = s->log ? fl_seglog_last_error(s->log) : "";
-    snprintf(s->err, sizeof s->err, "pubstore file: %s: %s%s%s", what, fl_strerror(rc),
-             detail[0] ? ": " : "", detail);
-}
-
 /* Record an error from the seglog: a failed sync poisons the handle. */
 static int fail(pubstore_file *s, const char *what, int rc)
 {
-    if (rc == FL_E_SYNC_FAILED)
-        s->poison = FL_E_SYNC_FAILED;
-    set_err(s, what, rc);
-    return rc;
+    return fl__file_store_fail(&s->fs, what, rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -400,20 +256,9 @@ static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *p,
             rc = FL_E_CORRUPT;
         break;
     }
-    if (rc == FL_E_NOMEM)
-        return rc;
-    if (rc < 0) {
-        /* A record with a good checksum but a body we cannot use: written
-         * by something else. strict refuses it, the other modes drop it. */
-        if (s->strict) {
-            snprintf(s->err, sizeof s->err,
-                     "pubstore file: record %" PRIu64 " (type %u, %zu bytes) is malformed", recno,
-                     type, len);
-            return FL_E_DAMAGED;
-        }
-        s->bad_records++;
-    }
-    return 0;
+    /* A record with a good checksum but a body we cannot use: written by
+     * something else. strict refuses it, the other modes drop it. */
+    return fl__file_store_on_bad_record(&s->fs, recno, type, len, rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -421,8 +266,7 @@ static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *p,
 
 static void free_store(pubstore_file *s)
 {
-    fl_seglog_close(s->log);
-    fl_buf_free(&s->scratch);
+    fl__file_store_close(&s->fs);
     free(s->ents);
     free(s);
 }
@@ -430,38 +274,18 @@ static void free_store(pubstore_file *s)
 static int pf_open(const fl_store_env *env, void **self_out, fl_store_recovery *recovery, char *err,
                    size_t errcap)
 {
-    int rc = fl__store_env_check(env, true, err, errcap);
+    int rc = fl__file_store_check_open(&pub_kind, env, self_out, err, errcap);
     if (rc < 0)
         return rc;
-    if (self_out == NULL || env->dir == NULL)
-        return fl__store_errf(FL_E_INVAL, err, errcap, "pubstore file: no dir or self_out");
     pubstore_file *s = calloc(1, sizeof *s);
     if (s == NULL)
         return FL_E_NOMEM;
-    s->rt = env->rt;
-    fl_buf_init(&s->scratch);
-    rc = parse_options(env->options, &s->opts, err, errcap);
+    rc = fl__file_store_open(&s->fs, &pub_kind, env, on_record, s, recovery, err, errcap);
     if (rc < 0) {
+        free(s->ents);
         free(s);
         return rc;
     }
-    s->strict = s->opts.recovery == FL_RECOVERY_STRICT;
-
-    fl_store_recovery rep;
-    memset(&rep, 0, sizeof rep);
-    fl_seglog_options o = FL_SEGLOG_OPTIONS_INIT;
-    seglog_options(&s->opts, env, FL_SEG_KIND_PUBLISH_STORE, &o);
-    rc = fl_seglog_open(&o, on_record, s, &s->log, &rep, err, errcap);
-    if (rc < 0) {
-        if (rc == FL_E_DAMAGED && s->err[0])
-            fl__store_errf(rc, err, errcap, "%s", s->err);
-        s->log = NULL;
-        free_store(s);
-        return rc;
-    }
-    report_recovery(env, "pubstore", &rep, s->bad_records);
-    if (recovery)
-        *recovery = rep;
     *self_out = s;
     return 0;
 }
@@ -532,8 +356,8 @@ static int compact_range(pubstore_file *s, uint64_t first, uint64_t last)
         pub_entry *e = &s->ents[i];
         if (e->recno < first || e->recno > last)
             continue;
-        copy_ctx c = {e->recno, &s->scratch, 0, 0};
-        int rc = fl_seglog_read(s->log, e->recno, copy_record, &c);
+        copy_ctx c = {e->recno, &s->fs.scratch, 0, 0};
+        int rc = fl_seglog_read(s->fs.log, e->recno, copy_record, &c);
         if (rc >= 0 && c.rc < 0)
             rc = c.rc;
         if (rc >= 0 && !c.found)
@@ -541,9 +365,9 @@ static int compact_range(pubstore_file *s, uint64_t first, uint64_t last)
         if (rc < 0)
             return fail(s, "compaction read", rc);
         uint64_t recno = 0;
-        rc = fl_seglog_append(s->log, REC_STORE, s->scratch.data, (uint32_t)s->scratch.len, &recno);
+        rc = fl__file_store_append_scratch(&s->fs, REC_STORE, "compaction append", &recno);
         if (rc < 0)
-            return fail(s, "compaction append", rc);
+            return rc;
         e->recno = recno;
     }
     return 0;
@@ -567,16 +391,16 @@ static int delete_dead(pubstore_file *s)
 {
     uint8_t mark[8];
     fl_store_be64(mark, s->last_seq);
-    int rc = fl_seglog_append(s->log, REC_MARK, mark, sizeof mark, NULL);
+    int rc = fl_seglog_append(s->fs.log, REC_MARK, mark, sizeof mark, NULL);
     if (rc < 0)
         return fail(s, "prune mark", rc);
-    rc = fl_seglog_sync(s->log);
+    rc = fl_seglog_sync(s->fs.log);
     if (rc < 0)
         return fail(s, "prune sync", rc);
     uint64_t boundary = min_live_recno(s);
     if (boundary == UINT64_MAX)
-        boundary = fl_seglog_next_recno(s->log);
-    rc = fl_seglog_delete_before(s->log, boundary);
+        boundary = fl_seglog_next_recno(s->fs.log);
+    rc = fl_seglog_delete_before(s->fs.log, boundary);
     if (rc < 0)
         return fail(s, "prune delete", rc);
     return 0;
@@ -587,7 +411,7 @@ static int delete_dead(pubstore_file *s)
 static int prune(pubstore_file *s)
 {
     seg_list l = {NULL, 0, 0};
-    int rc = fl_seglog_segments(s->log, collect_seg, &l);
+    int rc = fl_seglog_segments(s->fs.log, collect_seg, &l);
     if (rc < 0 || l.n < 2 || l.v[0].active)
         goto out;
     const fl_seglog_segment *old = &l.v[0];
@@ -603,8 +427,8 @@ static int prune(pubstore_file *s)
     }
 out:
     free(l.v);
-    if (rc < 0 && rc != FL_E_SYNC_FAILED && s->err[0] == '\0')
-        set_err(s, "prune", rc);
+    if (rc < 0 && rc != FL_E_SYNC_FAILED && s->fs.err[0] == '\0')
+        fl__file_store_set_err(&s->fs, "prune", rc);
     return rc;
 }
 
@@ -614,29 +438,30 @@ out:
 static int pf_store(void *self, const fl_pub_msg *msg)
 {
     pubstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     if (msg == NULL || msg->sequence <= s->last_seq || (msg->topic == NULL && msg->topic_len) ||
         (msg->payload == NULL && msg->payload_len)) {
-        snprintf(s->err, sizeof s->err,
+        snprintf(s->fs.err, sizeof s->fs.err,
                  "pubstore file: sequence %" PRIu64 " not above last %" PRIu64 " or bad message",
                  msg ? msg->sequence : 0, s->last_seq);
         return FL_E_INVAL;
     }
-    if (msg->topic_len > s->opts.max_record - STORE_HDR ||
-        msg->payload_len > s->opts.max_record - STORE_HDR - msg->topic_len) {
-        snprintf(s->err, sizeof s->err, "pubstore file: message of %zu bytes is too large",
+    if (msg->topic_len > s->fs.opts.max_record - STORE_HDR ||
+        msg->payload_len > s->fs.opts.max_record - STORE_HDR - msg->topic_len) {
+        snprintf(s->fs.err, sizeof s->fs.err, "pubstore file: message of %zu bytes is too large",
                  msg->payload_len);
         return FL_E_INVAL;
     }
     uint64_t held = (uint64_t)msg->topic_len + msg->payload_len;
-    if (s->opts.capacity && (held > s->opts.capacity || s->live_bytes > s->opts.capacity - held)) {
-        snprintf(s->err, sizeof s->err,
+    if (s->fs.opts.capacity &&
+        (held > s->fs.opts.capacity || s->live_bytes > s->fs.opts.capacity - held)) {
+        snprintf(s->fs.err, sizeof s->fs.err,
                  "pubstore file: capacity %" PRIu64 " bytes reached (%" PRIu64 " stored)",
-                 s->opts.capacity, s->live_bytes);
+                 s->fs.opts.capacity, s->live_bytes);
         return FL_E_FULL;
     }
-    int rc = encode_store(&s->scratch, msg->sequence, msg->topic, (uint32_t)msg->topic_len,
+    int rc = encode_store(&s->fs.scratch, msg->sequence, msg->topic, (uint32_t)msg->topic_len,
                           msg->payload, msg->payload_len);
     if (rc < 0)
         return rc;
@@ -644,10 +469,10 @@ static int pf_store(void *self, const fl_pub_msg *msg)
     rc = index_reserve(s);
     if (rc < 0)
         return rc;
-    rc = fl_seglog_append(s->log, REC_STORE, s->scratch.data, (uint32_t)s->scratch.len, &recno);
+    rc = fl__file_store_append_scratch(&s->fs, REC_STORE, "store", &recno);
     if (rc < 0)
-        return fail(s, "store", rc);
-    pub_entry e = {msg->sequence, recno, (uint32_t)s->scratch.len, (uint32_t)held};
+        return rc;
+    pub_entry e = {msg->sequence, recno, (uint32_t)s->fs.scratch.len, (uint32_t)held};
     s->ents[s->n++] = e; /* reserved above; sequences only grow */
     s->live_bytes += held;
     s->last_seq = msg->sequence;
@@ -657,13 +482,13 @@ static int pf_store(void *self, const fl_pub_msg *msg)
 static int pf_discard_up_to(void *self, uint64_t seq)
 {
     pubstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     if (live_count(s) == 0 || s->ents[s->head].seq > seq)
         return 0; /* nothing to forget: nothing to write */
     uint8_t b[8];
     fl_store_be64(b, seq);
-    int rc = fl_seglog_append(s->log, REC_DISCARD, b, sizeof b, NULL);
+    int rc = fl_seglog_append(s->fs.log, REC_DISCARD, b, sizeof b, NULL);
     if (rc < 0)
         return fail(s, "discard", rc);
     index_drop_through(s, seq);
@@ -709,11 +534,11 @@ static int replay_span(pubstore_file *s, size_t from, size_t end, fl_pub_replay_
     replay_ctx c = {s, from, end, fn, arg, 0, 0};
     while (c.i < c.end && !c.stopped) {
         size_t at = c.i;
-        int rc = fl_seglog_read(s->log, s->ents[at].recno, replay_record, &c);
+        int rc = fl_seglog_read(s->fs.log, s->ents[at].recno, replay_record, &c);
         if (rc < 0)
             return fail(s, "replay read", rc);
         if (c.rc < 0 || c.i == at) {
-            snprintf(s->err, sizeof s->err,
+            snprintf(s->fs.err, sizeof s->fs.err,
                      "pubstore file: record %" PRIu64 " of sequence %" PRIu64
                      " is missing or damaged",
                      s->ents[c.i].recno, s->ents[c.i].seq);
@@ -726,8 +551,8 @@ static int replay_span(pubstore_file *s, size_t from, size_t end, fl_pub_replay_
 static int pf_replay(void *self, fl_pub_replay_fn fn, void *arg)
 {
     pubstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     if (fn == NULL)
         return FL_E_INVAL;
     return replay_span(s, s->head, s->n, fn, arg);
@@ -736,8 +561,8 @@ static int pf_replay(void *self, fl_pub_replay_fn fn, void *arg)
 static int pf_replay_one(void *self, uint64_t seq, fl_pub_replay_fn fn, void *arg)
 {
     pubstore_file *s = self;
-    if (s->poison)
-        return s->poison;
+    if (s->fs.poison)
+        return s->fs.poison;
     if (fn == NULL)
         return FL_E_INVAL;
     size_t pos = index_lower_bound(s, seq);
@@ -764,22 +589,17 @@ static uint64_t pf_lowest_unpersisted(void *self)
 
 static int pf_flush(void *self)
 {
-    pubstore_file *s = self;
-    if (s->poison)
-        return s->poison;
-    int rc = fl_seglog_sync(s->log);
-    return rc < 0 ? fail(s, "flush", rc) : 0;
+    return fl__file_store_flush(&((pubstore_file *)self)->fs);
 }
 
 static int pf_list_files(void *self, fl_store_file_fn fn, void *arg)
 {
-    pubstore_file *s = self;
-    return fl_seglog_list_files(s->log, fn, arg);
+    return fl__file_store_list_files(&((pubstore_file *)self)->fs, fn, arg);
 }
 
 static const char *pf_last_error(void *self)
 {
-    return ((pubstore_file *)self)->err;
+    return fl__file_store_last_error(&((pubstore_file *)self)->fs);
 }
 
 const fl_pubstore_ops fl_pubstore_file = {

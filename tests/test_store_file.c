@@ -542,6 +542,46 @@ static uint64_t bs_resume_seq(fx *f)
     return seq;
 }
 
+/* Both stores parse options with one parser (store_file_util.c): the same
+ * string gives the same answer and the same detail text from either. */
+static void test_file_options_both_stores(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *options;
+        int rc;
+        const char *detail; /* expected in the error text, NULL when rc is 0 */
+    } cases[] = {
+        {"segment_size=4096", 0, NULL},
+        {"sync=none;segment_size=1048576;capacity=100", 0, NULL},
+        {"segment_size=4095", FL_E_INVAL, "must be >= 4096"},
+        {"segment_size=", FL_E_INVAL, "segment_size"},
+        {"segment_size=4k", FL_E_INVAL, "bad segment_size '4k'"},
+        {"segment_size=99999999999999999999999", FL_E_INVAL, "bad segment_size"},
+        {"segments=4096", FL_E_INVAL, "unknown key 'segments'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(f->options, sizeof f->options, "%s", cases[i].options);
+        int prc = ps_open(f);
+        char perr[sizeof f->err];
+        snprintf(perr, sizeof perr, "%s", f->err);
+        int brc = bs_open(f);
+        if (prc != cases[i].rc || brc != cases[i].rc)
+            fail_msg("'%s': pubstore %s, bmstore %s, want %s", cases[i].options, fl_err_name(prc),
+                     fl_err_name(brc), fl_err_name(cases[i].rc));
+        if (cases[i].rc == 0) {
+            ps_close(f);
+            bs_close(f);
+            continue;
+        }
+        assert_null(f->ps);
+        assert_null(f->bs);
+        assert_string_equal(perr, f->err);
+        if (strstr(f->err, cases[i].detail) == NULL)
+            fail_msg("'%s': error '%s' lacks '%s'", cases[i].options, f->err, cases[i].detail);
+    }
+}
+
 static void test_bs_basic(void **state)
 {
     fx *f = *state;
@@ -1169,6 +1209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ps_full_prune_never_reuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_compaction_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_crash_during_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_options_both_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_matches_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_prune, setup, teardown),
