@@ -15,15 +15,23 @@
 /* ------------------------------------------------------------------ */
 /* options */
 
+/* Where own_option writes, and whether segment_size was given already. */
+typedef struct own_ctx {
+    fl__file_opts *out;
+    bool seen_segment_size;
+} own_ctx;
+
 /* The file stores' own key on top of the shared ones (store_util.h):
- * segment_size=<bytes> (>= 4096). */
+ * segment_size=<bytes> (>= 4096), at most once like every other key. */
 static int own_option(void *arg, const char *key, size_t klen, const char *v, size_t vlen,
                       char *err, size_t errcap)
 {
-    fl__file_opts *fo = arg;
+    own_ctx *oc = arg;
     if (klen != 12 || memcmp(key, "segment_size", 12) != 0)
         return fl__store_errf(FL_E_INVAL, err, errcap, "options: unknown key '%.*s'", (int)klen,
                               key);
+    if (oc->seen_segment_size)
+        return fl__store_errf(FL_E_INVAL, err, errcap, "options: key 'segment_size' given twice");
     uint64_t x = 0;
     for (size_t i = 0; i < vlen; i++) {
         if (v[i] < '0' || v[i] > '9' || x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
@@ -34,7 +42,8 @@ static int own_option(void *arg, const char *key, size_t klen, const char *v, si
     if (vlen == 0 || x < 4096)
         return fl__store_errf(FL_E_INVAL, err, errcap,
                               "options: segment_size '%.*s' must be >= 4096", (int)vlen, v);
-    fo->segment_size = x;
+    oc->out->segment_size = x;
+    oc->seen_segment_size = true;
     return 0;
 }
 
@@ -50,7 +59,8 @@ int fl__file_opts_parse(const fl__file_kind *kind, const char *text, fl__file_op
     fl__store_options so;
     out->segment_size = kind->segment_size;
     out->max_record = kind->max_record;
-    int rc = fl__store_options_parse_ex(text, &so, own_option, out, err, errcap);
+    own_ctx oc = {out, false};
+    int rc = fl__store_options_parse_ex(text, &so, own_option, &oc, err, errcap);
     if (rc < 0)
         return rc;
     out->sync = so.sync == FL__SYNC_ALWAYS ? FL_SYNC_ALWAYS

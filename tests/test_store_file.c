@@ -558,6 +558,7 @@ static void test_file_options_both_stores(void **state)
         {"segment_size=", FL_E_INVAL, "segment_size"},
         {"segment_size=4k", FL_E_INVAL, "bad segment_size '4k'"},
         {"segment_size=99999999999999999999999", FL_E_INVAL, "bad segment_size"},
+        {"segment_size=4096;segment_size=8192", FL_E_INVAL, "'segment_size' given twice"},
         {"segments=4096", FL_E_INVAL, "unknown key 'segments'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
