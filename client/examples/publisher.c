@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     const char *server = NULL, *dir = NULL, *password = NULL;
     app a = {.topic = "orders", .name = "pub-1", .count = 10000};
     uint64_t rate = 1000;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --option value pairs */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--help") == 0) {
             fputs(usage, stdout);
@@ -152,7 +152,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "unknown option %s\n%s", argv[i], usage);
             return 2;
         }
-        i++;
     }
     if (!server) {
         fputs(usage, stderr);

@@ -162,7 +162,7 @@ int main(int argc, char **argv)
     const char *server = NULL, *name = "sub-1", *topic = "orders", *sub_id = "tutorial";
     const char *dir = NULL, *out = "received.txt", *password = NULL;
     app a = {0};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --option value pairs */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--help") == 0) {
             fputs(usage, stdout);
@@ -192,7 +192,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "unknown option %s\n%s", argv[i], usage);
             return 2;
         }
-        i++;
     }
     if (!server) {
         fputs(usage, stderr);
