@@ -123,6 +123,7 @@ $(B)/tests/%.o: tests/%.c
 $(B)/bench/%: tests/bench/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+$(B)/bench/bench_paho: LDLIBS += -l:libpaho-mqtt3c.a -lpthread
 
 $(B)/fuzz/%: tests/fuzz/%.c $(LIBS)
 	@mkdir -p $(dir $@)
@@ -159,11 +160,11 @@ run: deps ## install deps, build, run the scenario library, print the summary
 
 asan: deps ## ASan+UBSan build and full test run
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=asan unit-tests scenario-tests
+	  $(MAKE) --no-print-directory BUILD=asan unit-tests script-tests scenario-tests
 
 coverage: deps ## coverage build, tests, gate: >= 85% lines of client/ + simulator/
 	@rm -rf build/coverage/client build/coverage/simulator
-	@$(MAKE) --no-print-directory BUILD=coverage unit-tests scenario-tests
+	@$(MAKE) --no-print-directory BUILD=coverage unit-tests script-tests scenario-tests
 	@bash ci/coverage.sh build/coverage 85
 
 fuzz-build: ## build the libFuzzer targets with clang
