@@ -2,10 +2,12 @@
 # `make install` into a scratch DESTDIR gives a client library, public headers
 # and a pkg-config file that a program outside the tree can build against.
 set -euo pipefail
-bdir=${1:-build/debug}
+# Always a plain (unsanitized) build of its own: a user's program links
+# against the installed library without sanitizer runtimes.
+bdir=build/install-check
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-make -s --no-print-directory B="$bdir" install DESTDIR="$tmp" PREFIX=/opt/fl >/dev/null
+make -s --no-print-directory BUILD=debug B="$bdir" install DESTDIR="$tmp" PREFIX=/opt/fl >/dev/null
 cat >"$tmp/use.c" <<'C'
 #include <faultline/crc32c.h>
 #include <faultline/error.h>
