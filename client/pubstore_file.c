@@ -203,18 +203,18 @@ static int decode_store(const uint8_t *p, size_t len, store_rec *out)
     return 0;
 }
 
-static int encode_store(fl_buf *b, uint64_t seq, const void *topic, uint32_t tlen,
-                        const void *payload, size_t plen)
+/* Append a STORE record: the header from a small stack buffer, topic and
+ * payload straight from the caller's message (fl_seglog_appendv copies each
+ * once, into the record). */
+static int append_store(pubstore_file *s, const fl_pub_msg *m, uint64_t *recno)
 {
-    fl_buf_clear(b);
-    int rc = fl_buf_append_u64(b, seq);
-    if (rc == 0)
-        rc = fl_buf_append_u32(b, tlen);
-    if (rc == 0)
-        rc = fl_buf_append(b, topic, tlen);
-    if (rc == 0)
-        rc = fl_buf_append(b, payload, plen);
-    return rc;
+    uint8_t hdr[STORE_HDR];
+    fl_store_be64(hdr, m->sequence);
+    fl_store_be32(hdr + 8, (uint32_t)m->topic_len);
+    const fl_seglog_iov iov[3] = {
+        {hdr, sizeof hdr}, {m->topic, m->topic_len}, {m->payload, m->payload_len}};
+    int rc = fl_seglog_appendv(s->fs.log, REC_STORE, iov, 3, recno);
+    return rc < 0 ? fail(s, "store", rc) : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -461,18 +461,14 @@ static int pf_store(void *self, const fl_pub_msg *msg)
                  s->fs.opts.capacity, s->live_bytes);
         return FL_E_FULL;
     }
-    int rc = encode_store(&s->fs.scratch, msg->sequence, msg->topic, (uint32_t)msg->topic_len,
-                          msg->payload, msg->payload_len);
+    int rc = index_reserve(s);
     if (rc < 0)
         return rc;
     uint64_t recno = 0;
-    rc = index_reserve(s);
+    rc = append_store(s, msg, &recno);
     if (rc < 0)
         return rc;
-    rc = fl__file_store_append_scratch(&s->fs, REC_STORE, "store", &recno);
-    if (rc < 0)
-        return rc;
-    pub_entry e = {msg->sequence, recno, (uint32_t)s->fs.scratch.len, (uint32_t)held};
+    pub_entry e = {msg->sequence, recno, (uint32_t)(STORE_HDR + held), (uint32_t)held};
     s->ents[s->n++] = e; /* reserved above; sequences only grow */
     s->live_bytes += held;
     s->last_seq = msg->sequence;

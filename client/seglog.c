@@ -1250,17 +1250,28 @@ static int after_append(fl_seglog *log)
     }
 }
 
-int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_t len,
-                     uint64_t *recno)
+/* Total payload of iov[0..n) into *len; 0, or FL_E_INVAL for a NULL piece
+ * with bytes or a total above max. */
+static int iov_total(const fl_seglog_iov *iov, size_t n, uint32_t max, uint32_t *len)
 {
-    if (!log)
+    uint64_t total = 0;
+    if (n && !iov)
         return FL_E_INVAL;
-    if (log->poisoned)
-        return FL_E_SYNC_FAILED;
-    if (!valid_user_type(type) || len > log->o.max_record || (!payload && len)) {
-        set_err(log, "append: bad type %u or length %u", type, len);
-        return FL_E_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!iov[i].base && iov[i].len)
+            return FL_E_INVAL;
+        if (iov[i].len > max || (total += iov[i].len) > max)
+            return FL_E_INVAL;
     }
+    *len = (uint32_t)total;
+    return 0;
+}
+
+/* Bring the active segment to a state where a record of `size` bytes can be
+ * appended at its end: cut back a failed write, rotate when needed, make
+ * room in the write buffer. */
+static int prepare_append(fl_seglog *log, size_t size)
+{
     if (log->tail_dirty) {
         int rc = f_truncate(log, log->af, active_seg(log)->end);
         if (rc) {
@@ -1269,18 +1280,17 @@ int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_
         }
         log->tail_dirty = 0;
     }
-    size_t size = fl_record_size(len);
     int rc = maybe_rotate(log, size);
     if (rc)
         return rc;
-    rc = reserve(&log->wbuf, &log->wcap, size);
-    if (rc)
-        return rc;
-    seg *a = active_seg(log);
-    rc = fl_record_encode(log->wbuf, size, a->salt, log->next_recno, type, payload, len);
-    if (rc)
-        return rc;
-    rc = f_write(log, log->af, a->end, log->wbuf, size);
+    return reserve(&log->wbuf, &log->wcap, size);
+}
+
+/* Write the record encoded in wbuf[0..size) at the end of the active
+ * segment `a` and account for it; on failure the segment is cut back. */
+static int write_record(fl_seglog *log, seg *a, size_t size, uint64_t *recno)
+{
+    int rc = f_write(log, log->af, a->end, log->wbuf, size);
     if (rc) {
         if (f_truncate(log, log->af, a->end))
             log->tail_dirty = 1;
@@ -1296,6 +1306,60 @@ int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_
     log->next_recno++;
     log->unsynced++;
     return after_append(log);
+}
+
+int fl_seglog_appendv(fl_seglog *log, unsigned type, const fl_seglog_iov *iov, size_t n,
+                      uint64_t *recno)
+{
+    if (!log)
+        return FL_E_INVAL;
+    if (log->poisoned)
+        return FL_E_SYNC_FAILED;
+    uint32_t len = 0;
+    if (!valid_user_type(type) || iov_total(iov, n, log->o.max_record, &len) != 0) {
+        set_err(log, "append: bad type %u or payload", type);
+        return FL_E_INVAL;
+    }
+    size_t size = fl_record_size(len);
+    int rc = prepare_append(log, size);
+    if (rc)
+        return rc;
+    /* Gather the payload in place; fl_record_encode then only frames it
+     * (its copy of the payload onto itself is a no-op). */
+    uint8_t *body = log->wbuf + FL_RECORD_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].len)
+            memcpy(body, iov[i].base, iov[i].len);
+        body += iov[i].len;
+    }
+    seg *a = active_seg(log);
+    rc = fl_record_encode(log->wbuf, size, a->salt, log->next_recno, type,
+                          log->wbuf + FL_RECORD_HEADER_SIZE, len);
+    if (rc)
+        return rc;
+    return write_record(log, a, size, recno);
+}
+
+int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_t len,
+                     uint64_t *recno)
+{
+    if (!log)
+        return FL_E_INVAL;
+    if (log->poisoned)
+        return FL_E_SYNC_FAILED;
+    if (!valid_user_type(type) || len > log->o.max_record || (!payload && len)) {
+        set_err(log, "append: bad type %u or length %u", type, len);
+        return FL_E_INVAL;
+    }
+    size_t size = fl_record_size(len);
+    int rc = prepare_append(log, size);
+    if (rc)
+        return rc;
+    seg *a = active_seg(log);
+    rc = fl_record_encode(log->wbuf, size, a->salt, log->next_recno, type, payload, len);
+    if (rc)
+        return rc;
+    return write_record(log, a, size, recno);
 }
 
 int fl_seglog_sync(fl_seglog *log)

@@ -114,6 +114,20 @@ void fl_seglog_close(fl_seglog *log);
 int fl_seglog_append(fl_seglog *log, unsigned type, const void *payload, uint32_t len,
                      uint64_t *recno);
 
+/* One piece of a record payload, for fl_seglog_appendv. */
+typedef struct fl_seglog_iov {
+    const void *base; /* may be NULL when len is 0 */
+    size_t len;
+} fl_seglog_iov;
+
+/* As fl_seglog_append, with the payload given as the concatenation of
+ * iov[0..n): the pieces are copied once, straight into the encoded record
+ * (no intermediate buffer in the caller), and the record still goes to the
+ * file in one write. FL_E_INVAL also for a piece with base NULL and len > 0,
+ * or pieces adding up to more than max_record. */
+int fl_seglog_appendv(fl_seglog *log, unsigned type, const fl_seglog_iov *iov, size_t n,
+                      uint64_t *recno);
+
 /* Make every append so far durable now; calls on_durable before returning
  * when something new became durable. */
 int fl_seglog_sync(fl_seglog *log);
