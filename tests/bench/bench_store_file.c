@@ -13,6 +13,14 @@
  * (discard_up_to) all but its last 1000 messages every 1000 stores, so
  * pruning runs as it would in a client.
  *
+ * What bounds none/raw (measured on ext4, 2 cores): the raw loop writes
+ * 108-byte records and never syncs or deletes; the store writes 150-byte
+ * records (32-byte record header, 12-byte STORE header, topic) and every
+ * 16 MiB rotation syncs the sealed segment (about 14 ms of fdatasync) and
+ * the prune after it unlinks the dead one (about 6 ms), about 190 ns per
+ * append. With rotation out of the way ("sync=none;segment_size=4294967296"
+ * in profiling mode) the ratio is about 0.63; with it about 0.6.
+ *
  * Figures (suite "client"):
  *   pubstore_file_none_appends    appends/s, baseline = raw loop, target = 0.8 x raw
  *   pubstore_file_batch1ms_appends appends/s, target 200000
