@@ -2,7 +2,6 @@
  * FNV-1a 64 hash, a streaming sink, a bounded tail and observers. */
 #include "history.h"
 
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +143,8 @@ static void sb_reserve(strbuf *b, size_t extra)
     b->cap = cap;
 }
 
+/* Append n bytes. The buffer is NUL-terminated by build_line once the line
+ * is complete (sb_reserve always keeps room for it). */
 static void sb_put(strbuf *b, const char *s, size_t n)
 {
     sb_reserve(b, n);
@@ -151,7 +152,6 @@ static void sb_put(strbuf *b, const char *s, size_t n)
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
-    b->p[b->len] = '\0';
 }
 
 static const char hexdig[] = "0123456789abcdef";
@@ -188,15 +188,45 @@ static size_t escape_byte(unsigned char c, char esc[7])
     return 1;
 }
 
+/* True for the bytes escape_byte() copies unchanged. */
+static inline bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+}
+
+/* Every line has several of these: runs of plain bytes (all of them, in
+ * practice) are copied with one sb_put, only the rest byte by byte. */
 static void sb_put_json_string(strbuf *b, const char *s)
 {
     sb_put(b, "\"", 1);
-    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+    const unsigned char *q = (const unsigned char *)s;
+    while (*q) {
+        const unsigned char *run = q;
+        while (*q && plain_byte(*q))
+            q++;
+        if (q > run)
+            sb_put(b, (const char *)run, (size_t)(q - run));
+        if (!*q)
+            break;
         char esc[7];
-        size_t n = escape_byte(*q, esc);
+        size_t n = escape_byte(*q++, esc);
         sb_put(b, esc, n);
     }
     sb_put(b, "\"", 1);
+}
+
+/* Decimal digits of v into out (no NUL); returns their count (1..20). */
+static size_t u64_digits(uint64_t v, char out[20])
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
 }
 
 /* Append n bytes at *need, writing only what fits (keeping room for NUL). */
@@ -227,10 +257,11 @@ size_t sim_json_escape(char *out, size_t cap, const char *s)
 static void build_line(strbuf *b, uint64_t t_us, const char *node, const char *source,
                        const char *event, const char *fields)
 {
-    char num[64];
-    int n = snprintf(num, sizeof num, "{\"t\":%" PRIu64 ",\"node\":", t_us);
+    char num[20];
     b->len = 0;
-    sb_put(b, num, (size_t)n);
+    sb_put(b, "{\"t\":", 5);
+    sb_put(b, num, u64_digits(t_us, num));
+    sb_put(b, ",\"node\":", 8);
     sb_put_json_string(b, node);
     sb_put(b, ",\"src\":", 7);
     sb_put_json_string(b, source);
@@ -241,6 +272,8 @@ static void build_line(strbuf *b, uint64_t t_us, const char *node, const char *s
         sb_put(b, fields, strlen(fields));
     }
     sb_put(b, "}", 1);
+    if (!b->oom)
+        b->p[b->len] = '\0';
 }
 
 /* --- recording --- */

@@ -144,6 +144,7 @@ struct sim_net {
     listener *listeners;
     size_t nlisteners, listeners_cap;
     fault *faults_head;
+    bool no_trace_tx; /* sim_net_set_trace_tx(net, false) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -788,10 +789,30 @@ static endpoint *own_end(sim_net *net, const sim_node *node, fl_conn_id id)
     return ep && ep->node == node ? ep : NULL;
 }
 
+/* Decimal digits of v at p (no NUL); returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* One line per send unit, so formatted by hand rather than with snprintf
+ * (the same bytes: "conn":<id>,"len":<len>). */
 static void trace_tx(sim_net *net, const endpoint *ep, const char *ev, size_t len)
 {
-    char f[64];
-    snprintf(f, sizeof f, "\"conn\":%" PRIu64 ",\"len\":%zu", ep->id, len);
+    char f[64], *p = f;
+    memcpy(p, "\"conn\":", 7);
+    p = put_u64(p + 7, ep->id);
+    memcpy(p, ",\"len\":", 7);
+    p = put_u64(p + 7, (uint64_t)len);
+    *p = '\0';
     net_trace(net, ep->node, "net", ev, f);
 }
 
@@ -812,7 +833,8 @@ int sim__net_send(sim_net *net, sim_node *node, fl_conn_id id, const void *buf, 
     int verdict = SIM_UNIT_PASS;
     if (c->path && c->path->filter)
         verdict = c->path->filter(c->path->filter_arg, (sim_dir)q->dir, buf, len);
-    trace_tx(net, ep, "tx", len);
+    if (!net->no_trace_tx)
+        trace_tx(net, ep, "tx", len);
     if (verdict == SIM_UNIT_DROP) {
         trace_tx(net, ep, "filter_drop", len);
         return 0;
@@ -908,6 +930,11 @@ sim_net *sim__net_new(sim_ctx *ctx)
     net->ctx = ctx;
     net->def = (sim_link_params)SIM_LINK_PARAMS_DEFAULT;
     return net;
+}
+
+void sim_net_set_trace_tx(sim_net *net, bool on)
+{
+    net->no_trace_tx = !on;
 }
 
 static void fault_free(fault *f)

@@ -126,6 +126,12 @@ int sim_net_set_filter(sim_net *net, const char *client, const char *server, sim
  * released in place if its connection closes first). FL_E_NOT_FOUND. */
 int sim_net_reorder_next(sim_net *net, const char *client, const char *server, sim_dir dir);
 
+/* Record a "tx" history event for every send unit (the default: true).
+ * Benchmarks that measure the pipeline without per-message tracing turn it
+ * off, as they do the broker's trace_messages; filter_drop / filter_dup and
+ * every connection event are recorded either way. */
+void sim_net_set_trace_tx(sim_net *net, bool on);
+
 /* Number of connections alive in the network (any end not yet done), for
  * leak checks. */
 size_t sim_net_conn_count(const sim_net *net);

@@ -75,6 +75,29 @@ static void test_line_format(void **state)
     assert_int_equal(sim_history_dropped(h), 0);
 }
 
+/* Escapes at both ends of a long plain run (copied as one run), and a line
+ * longer than the initial line buffer, twice (the buffer is reused). */
+static void test_line_long_runs(void **state)
+{
+    sim_history *h = *state;
+    char node[402], want[520];
+    node[0] = '"';
+    memset(node + 1, 'x', 399);
+    node[400] = '\n';
+    node[401] = '\0';
+    int n =
+        snprintf(want, sizeof want,
+                 "{\"t\":42,\"node\":\"\\\"%.*s\\n\",\"src\":\"s\",\"ev\":\"e\"}", 399, node + 1);
+    assert_true(n > 0 && (size_t)n < sizeof want);
+    for (int i = 0; i < 2; i++) {
+        sim_history_add(h, 42, node, "s", "e", NULL);
+        assert_string_equal(sim_history_tail_line(h, sim_history_tail_count(h) - 1), want);
+    }
+    sim_history_add(h, 1, "short", "s", "e", "\"k\":1");
+    assert_string_equal(sim_history_tail_line(h, sim_history_tail_count(h) - 1),
+                        "{\"t\":1,\"node\":\"short\",\"src\":\"s\",\"ev\":\"e\",\"k\":1}");
+}
+
 static uint64_t run_script(const char *variant)
 {
     sim_history *h = sim_history_new(0);
@@ -290,6 +313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_line_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_long_runs, setup, teardown),
         cmocka_unit_test(test_hash_stable_and_sensitive),
         cmocka_unit_test(test_hash_order_sensitive),
         cmocka_unit_test_setup_teardown(test_tail_bounded, setup, teardown),

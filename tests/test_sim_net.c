@@ -653,6 +653,34 @@ static void test_history_records_connection(void **state)
         assert_string_equal(sim_history_tail_line(h, n - 4 + i), want[i]);
 }
 
+/* sim_net_set_trace_tx(false) leaves out the "tx" line of each send unit
+ * (benchmarks measure without per-message tracing) and nothing else; true
+ * brings it back. */
+static void test_trace_tx_switch(void **state)
+{
+    fixture *f = *state;
+    sim_history *h = sim_ctx_history(f->ctx);
+    open_conn(f);
+    uint64_t before = sim_history_count(h);
+    sim_net_set_trace_tx(f->net, false);
+    assert_int_equal(p_send(&f->cl, "abc"), 0);
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(sim_history_count(h), before);
+    assert_int_equal(f->sv.nrx, 3); /* the bytes still flow */
+    sim_net_set_trace_tx(f->net, true);
+    char want[128];
+    snprintf(want, sizeof want,
+             "{\"t\":%llu,\"node\":\"c\",\"src\":\"net\",\"ev\":\"tx\",\"conn\":1,\"len\":2}",
+             (unsigned long long)sim_now(f->ctx));
+    assert_int_equal(p_send(&f->cl, "de"), 0);
+    sim_run_until_idle(f->ctx, 0);
+    assert_int_equal(sim_history_count(h), before + 1);
+    assert_string_equal(sim_history_tail_line(h, sim_history_tail_count(h) - 1), want);
+    sim_net_set_trace_tx(f->net, false);
+    p_close(&f->cl); /* connection events are recorded either way */
+    assert_int_equal(sim_history_count(h), before + 2);
+}
+
 static int close_in_accept(void *arg, fl_conn_id conn, const char *client_node,
                            const fl_conn_callbacks **cbs, void **cbs_arg)
 {
@@ -951,6 +979,7 @@ int main(void)
         T(test_no_callback_after_close),
         T(test_close_while_connecting),
         T(test_history_records_connection),
+        T(test_trace_tx_switch),
         T(test_server_close_inside_accept),
         T(test_link_config_errors),
         T(test_crash_with_pending_notice),
