@@ -142,6 +142,8 @@ typedef struct flush_waiter {
 struct fl_client {
     const fl_runtime *rt;
     char *name;
+    char *trace_prefix; /* "\"client\":\"<name, JSON-escaped>\"", built once */
+    size_t trace_prefix_len;
     fl_client_options o;
 
     const fl_pubstore_ops *pub_ops;
@@ -220,21 +222,100 @@ static void json_esc(char *out, size_t cap, const char *s)
     out[o] = '\0';
 }
 
-/* Record a history event: fields are `"client":"<name>"` plus `fmt`. */
+/* Whether history events go anywhere: a runtime without a trace op (a
+ * benchmark's, or one that does not log) makes tracing free -- callers that
+ * escape strings for a trace skip that work too. */
+static bool tracing(const fl_client *c)
+{
+    return c->rt->ops->trace != NULL;
+}
+
+/* Record a history event: fields are `"client":"<name>"` plus `fmt` (at
+ * most TRACE_MAX - 1 bytes of it). Called for every publish, delivery and
+ * discard, so it formats once, behind the prefix built at fl_client_new. */
 __attribute__((format(printf, 3, 4))) static void trace(const fl_client *c, const char *event,
                                                         const char *fmt, ...)
 {
-    char name[NAME_MAX_LEN * 2 + 8], extra[TRACE_MAX], all[TRACE_MAX + sizeof name + 16];
-    json_esc(name, sizeof name, c->name);
-    extra[0] = '\0';
+    if (!tracing(c))
+        return;
+    char all[NAME_MAX_LEN * 2 + 32 + TRACE_MAX];
+    size_t o = c->trace_prefix_len;
+    memcpy(all, c->trace_prefix, o + 1);
     if (fmt) {
+        all[o] = ',';
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(extra, sizeof extra, fmt, ap);
+        int n = vsnprintf(all + o + 1, TRACE_MAX, fmt, ap);
         va_end(ap);
+        if (n <= 0)
+            all[o] = '\0'; /* nothing to add: no comma */
     }
-    snprintf(all, sizeof all, "\"client\":\"%s\"%s%s", name, extra[0] ? "," : "", extra);
     fl_rt_trace(c->rt, "client", event, all);
+}
+
+/* Append s (n bytes) at out[*o], bounded by cap (keeping room for NUL). */
+static void tput(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (*o + n >= cap)
+        n = *o + 1 < cap ? cap - *o - 1 : 0;
+    memcpy(out + *o, s, n);
+    *o += n;
+}
+
+static void tput_u64(char *out, size_t cap, size_t *o, uint64_t v)
+{
+    char tmp[20], dig[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dig[i] = tmp[n - 1 - i];
+    tput(out, cap, o, dig, n);
+}
+
+/* The per-message traces (publish, deliver, discard) run for every message,
+ * so they are assembled without printf: `"client":"<name>","<k1>":"<s1>",
+ * "<k2>":<v2>,"<k3>":<v3>` -- the same bytes as trace() with the format
+ * "\"k1\":\"%s\",\"k2\":%llu,\"k3\":%llu". s1 is JSON-escaped here. */
+static void trace_msg(const fl_client *c, const char *event, const char *k1, const char *s1,
+                      const char *k2, uint64_t v2, const char *k3, uint64_t v3)
+{
+    if (!tracing(c))
+        return;
+    char all[NAME_MAX_LEN * 2 + 32 + TRACE_MAX], esc[300];
+    size_t o = 0, cap = sizeof all;
+    json_esc(esc, sizeof esc, s1);
+    tput(all, cap, &o, c->trace_prefix, c->trace_prefix_len);
+    tput(all, cap, &o, ",\"", 2);
+    tput(all, cap, &o, k1, strlen(k1));
+    tput(all, cap, &o, "\":\"", 3);
+    tput(all, cap, &o, esc, strlen(esc));
+    tput(all, cap, &o, "\",\"", 3);
+    tput(all, cap, &o, k2, strlen(k2));
+    tput(all, cap, &o, "\":", 2);
+    tput_u64(all, cap, &o, v2);
+    tput(all, cap, &o, ",\"", 2);
+    tput(all, cap, &o, k3, strlen(k3));
+    tput(all, cap, &o, "\":", 2);
+    tput_u64(all, cap, &o, v3);
+    all[o] = '\0';
+    fl_rt_trace(c->rt, "client", event, all);
+}
+
+/* The fixed part of every trace of this client. */
+static char *make_trace_prefix(const char *name, size_t *len)
+{
+    char esc[NAME_MAX_LEN * 2 + 8];
+    json_esc(esc, sizeof esc, name);
+    size_t n = strlen("\"client\":\"\"") + strlen(esc);
+    char *p = malloc(n + 1);
+    if (p == NULL)
+        return NULL;
+    snprintf(p, n + 1, "\"client\":\"%s\"", esc);
+    *len = n;
+    return p;
 }
 
 static uint64_t now_us(const fl_client *c)
@@ -1362,10 +1443,7 @@ static void deliver(fl_client *c, uint64_t serial, const char *topic, size_t top
     c->msgs = m;
     s->outstanding++;
     c->st.delivered++;
-    char sid[300];
-    json_esc(sid, sizeof sid, s->sub_id);
-    trace(c, "deliver", "\"sub_id\":\"%s\",\"publisher\":%llu,\"seq\":%llu", sid,
-          (unsigned long long)bm->publisher, (unsigned long long)bm->sequence);
+    trace_msg(c, "deliver", "sub_id", s->sub_id, "publisher", bm->publisher, "seq", bm->sequence);
     s->fn(s->arg, c, &m->pub);
 }
 
@@ -1391,14 +1469,16 @@ int fl_client_new(const fl_runtime *rt, const char *name, const fl_client_option
     c->rt = rt;
     c->o = *opts;
     c->name = dup_s(name);
+    c->trace_prefix = make_trace_prefix(name, &c->trace_prefix_len);
     c->next_seq = 1;
     c->next_cmd_id = 1;
     c->next_serial = 1;
     fl_buf_init(&c->rx);
     fl_buf_init(&c->tx);
-    if (c->name == NULL || fl_chooser_default_new(&c->chooser) != 0 ||
+    if (c->name == NULL || c->trace_prefix == NULL || fl_chooser_default_new(&c->chooser) != 0 ||
         fl_delay_exponential_new(rt, NULL, &c->delay) != 0) {
         fl_chooser_free(&c->chooser);
+        free(c->trace_prefix);
         free(c->name);
         free(c);
         return FL_E_NOMEM;
@@ -1438,6 +1518,7 @@ void fl_client_free(fl_client *c)
     fl_buf_free(&c->tx);
     free(c->uri);
     free(c->password);
+    free(c->trace_prefix);
     free(c->name);
     free(c);
 }
@@ -1632,10 +1713,7 @@ int fl_client_publish(fl_client *c, const char *topic, const void *payload, size
     }
     c->next_seq++;
     c->st.published++;
-    char jt[300];
-    json_esc(jt, sizeof jt, topic);
-    trace(c, "publish", "\"topic\":\"%s\",\"seq\":%llu,\"len\":%zu", jt,
-          (unsigned long long)m.sequence, len);
+    trace_msg(c, "publish", "topic", topic, "seq", m.sequence, "len", (uint64_t)len);
     if (in_session(c))
         send_publish(c, &m);
     if (seq_out)
@@ -1802,11 +1880,8 @@ int fl_client_discard(fl_client *c, const fl_message *msg)
         m = m->next;
     if (m == NULL)
         return FL_E_NOT_FOUND;
-    char sid[300];
-    json_esc(sid, sizeof sid, m->pub.sub_id);
-    trace(c, "discard", "\"sub_id\":\"%s\",\"publisher\":%llu,\"seq\":%llu", sid,
-          (unsigned long long)m->pub.bookmark.publisher,
-          (unsigned long long)m->pub.bookmark.sequence);
+    trace_msg(c, "discard", "sub_id", m->pub.sub_id, "publisher", m->pub.bookmark.publisher, "seq",
+              m->pub.bookmark.sequence);
     int rc = 0;
     if (m->logged && c->bm_ops)
         rc = c->bm_ops->discard(c->bm, m->pub.sub_id, &m->pub.bookmark);

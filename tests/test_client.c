@@ -1472,6 +1472,70 @@ static void test_trace_records_api_and_callbacks(void **state)
     assert_int_equal(t.state, 4);
 }
 
+/* The per-message lines (publish, deliver, discard) are assembled without
+ * printf: byte for byte what the format strings gave, names escaped. */
+typedef struct msg_lines {
+    char publish[256], deliver[256], discard[256];
+} msg_lines;
+
+static void observe_msg_lines(void *arg, const sim_history_event *ev)
+{
+    msg_lines *l = arg;
+    if (strcmp(ev->source, "client") != 0)
+        return;
+    char *dst = !strcmp(ev->event, "publish")   ? l->publish
+                : !strcmp(ev->event, "deliver") ? l->deliver
+                : !strcmp(ev->event, "discard") ? l->discard
+                                                : NULL;
+    if (dst)
+        snprintf(dst, 256, "%s", ev->fields_json);
+}
+
+static void test_trace_message_lines_exact(void **state)
+{
+    fx *f = *state;
+    msg_lines l;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(sim_history_observe(sim_ctx_history(f->ctx), observe_msg_lines, &l), 0);
+    subscribe(f, "s\"1", NULL, 0);
+    fb_listen(f, 0);
+    assert_int_equal(api_connect(f), 0);
+    run_for(f, 10 * MS);
+    publish(f, "hello");
+    assert_string_equal(l.publish, "\"client\":\"pub-1\",\"topic\":\"orders\",\"seq\":1,\"len\":5");
+    f->auto_discard = 1;
+    fb_deliver(&f->broker, "s\"1", 18446744073709551615ULL, 1234567);
+    run_for(f, 1 * MS);
+    assert_int_equal(f->nmsgs, 1);
+    assert_string_equal(l.deliver, "\"client\":\"pub-1\",\"sub_id\":\"s\\\"1\",\"publisher\":"
+                                   "18446744073709551615,\"seq\":1234567");
+    assert_string_equal(l.discard, "\"client\":\"pub-1\",\"sub_id\":\"s\\\"1\",\"publisher\":"
+                                   "18446744073709551615,\"seq\":1234567");
+}
+
+/* A runtime without a trace op: the client records nothing (and formats
+ * nothing) but works as usual. */
+static void test_no_trace_op_records_nothing(void **state)
+{
+    fx *f = *state;
+    fl_runtime_ops ops = *f->crt->ops;
+    ops.trace = NULL;
+    fl_runtime quiet = {&ops, f->crt->self};
+    sim_history *h = sim_ctx_history(f->ctx);
+    uint64_t before = sim_history_count(h);
+    fl_client *c = NULL;
+    assert_int_equal(fl_client_new(&quiet, "quiet", NULL, &c), 0);
+    tps store;
+    memset(&store, 0, sizeof store);
+    assert_int_equal(fl_client_set_publish_store(c, &TPS_OPS, &store), 0);
+    uint64_t seq = 0;
+    assert_int_equal(fl_client_publish(c, "orders", "x", 1, &seq), 0);
+    assert_int_equal(seq, 1);
+    assert_int_equal(fl_client_unpersisted_count(c), 1);
+    fl_client_free(c);
+    assert_int_equal(sim_history_count(h), before);
+}
+
 /* The same seed gives the same history, jittered delays included. */
 static uint64_t run_jittered(uint64_t seed)
 {
@@ -1536,6 +1600,8 @@ int main(void)
         T(test_give_up_by_delay_strategy),
         T(test_no_servers),
         T(test_trace_records_api_and_callbacks),
+        T(test_trace_message_lines_exact),
+        T(test_no_trace_op_records_nothing),
         cmocka_unit_test(test_deterministic_with_jitter),
     };
 #undef T
