@@ -242,6 +242,63 @@ static const char *esc(char *buf, size_t cap, const char *s)
     return buf;
 }
 
+/* The per-message traces (publish, deliver, replicated_in) run for every
+ * message when trace_messages is on, so they are assembled without printf:
+ * the same bytes as tracef() with "\"k\":%s" (an escaped name) and
+ * "\"k\":%llu" fields, in call order. Over-long lines are cut like
+ * vsnprintf's (TRACE_CAP - 1 bytes). */
+typedef struct tline {
+    char p[TRACE_CAP];
+    size_t n;
+} tline;
+
+static void tl_raw(tline *t, const char *s, size_t len)
+{
+    if (t->n + len >= sizeof t->p)
+        len = sizeof t->p - 1 - t->n;
+    memcpy(t->p + t->n, s, len);
+    t->n += len;
+    t->p[t->n] = '\0';
+}
+
+static void tl_key(tline *t, const char *key)
+{
+    if (t->n)
+        tl_raw(t, ",", 1);
+    tl_raw(t, "\"", 1);
+    tl_raw(t, key, strlen(key));
+    tl_raw(t, "\":", 2);
+}
+
+static void tl_u64(tline *t, const char *key, uint64_t v)
+{
+    char tmp[20], dig[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dig[i] = tmp[n - 1 - i];
+    tl_key(t, key);
+    tl_raw(t, dig, n);
+}
+
+/* A name as an escaped JSON string (cut at NAME_CAP as esc() does). */
+static void tl_name(tline *t, const char *key, const char *name)
+{
+    char e[NAME_CAP];
+    tl_key(t, key);
+    tl_raw(t, e, strlen(esc(e, sizeof e, name)));
+}
+
+/* A value that is JSON already, verbatim. */
+static void tl_json(tline *t, const char *key, const char *json)
+{
+    tl_key(t, key);
+    tl_raw(t, json, strlen(json));
+}
+
 static void observe(sim_broker *b, sim_broker_event ev, const char *client, uint64_t v)
 {
     if (b->obs)
@@ -735,10 +792,12 @@ static void deliver(broker_sub *u, const sim_journal_msg *m)
         u->last_bm = bm;
     }
     if (b->c.trace_messages) {
-        char n[NAME_CAP], sid[NAME_CAP];
-        tracef(b, "deliver", "\"client\":%s,\"sub_id\":%s,\"publisher\":%llu,\"seq\":%llu",
-               esc(n, sizeof n, s->name), esc(sid, sizeof sid, u->sub_id),
-               (unsigned long long)m->publisher, (unsigned long long)m->sequence);
+        tline t = {.n = 0};
+        tl_name(&t, "client", s->name);
+        tl_name(&t, "sub_id", u->sub_id);
+        tl_u64(&t, "publisher", m->publisher);
+        tl_u64(&t, "seq", m->sequence);
+        fl_rt_trace(b->rt, "broker", "deliver", t.p);
     }
     observe(b, SIM_BROKER_EV_DELIVERY, s->name, m->sequence);
     if (u->kind != SUB_LIVE)
@@ -1268,9 +1327,12 @@ static void handle_publish(session *s, const fl_frame *f)
     }
     b->k.journal_writes++;
     if (b->c.trace_messages) {
-        char n[NAME_CAP];
-        tracef(b, "publish", "\"client\":%s,\"seq\":%llu,\"outcome\":\"logged\",\"recno\":%llu",
-               esc(n, sizeof n, s->name), (unsigned long long)f->sequence, (unsigned long long)r);
+        tline tl = {.n = 0};
+        tl_name(&tl, "client", s->name);
+        tl_u64(&tl, "seq", f->sequence);
+        tl_json(&tl, "outcome", "\"logged\"");
+        tl_u64(&tl, "recno", r);
+        fl_rt_trace(b->rt, "broker", "publish", tl.p);
     }
     observe(b, SIM_BROKER_EV_JOURNAL_WRITE, NULL, r);
     q_push(s, f->sequence, r, true);
@@ -1457,12 +1519,13 @@ static void handle_replicate(session *s, const fl_frame *f)
     b->k.journal_writes++;
     observe(b, SIM_BROKER_EV_JOURNAL_WRITE, NULL, r);
     if (b->c.trace_messages) {
-        char n[NAME_CAP];
-        tracef(b, "replicated_in",
-               "\"origin\":%s,\"origin_recno\":%llu,\"publisher\":%llu,"
-               "\"seq\":%llu,\"recno\":%llu",
-               esc(n, sizeof n, s->name), (unsigned long long)f->sequence, (unsigned long long)pub,
-               (unsigned long long)seq, (unsigned long long)r);
+        tline t = {.n = 0};
+        tl_name(&t, "origin", s->name);
+        tl_u64(&t, "origin_recno", f->sequence);
+        tl_u64(&t, "publisher", pub);
+        tl_u64(&t, "seq", seq);
+        tl_u64(&t, "recno", r);
+        fl_rt_trace(b->rt, "broker", "replicated_in", t.p);
     }
     q_push(s, f->sequence, r, false);
     m.recno = r;
