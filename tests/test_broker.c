@@ -649,6 +649,42 @@ static void test_live_subscribe(void **state)
     assert_int_equal(tc_ack(s, FL_ACK_SUBSCRIBED, -1)->f.reason, FL_REASON_SUB_ID_IN_USE);
 }
 
+/* The line of the last history event whose fields contain `needle`. */
+static const char *last_line_with(fx *f, const char *needle)
+{
+    sim_history *h = sim_ctx_history(f->ctx);
+    for (size_t i = sim_history_tail_count(h); i-- > 0;)
+        if (strstr(sim_history_tail_line(h, i), needle))
+            return sim_history_tail_line(h, i);
+    return "";
+}
+
+/* The per-message traces are assembled without printf: pin their bytes
+ * (names escaped, numbers in full). */
+static void test_message_trace_lines(void **state)
+{
+    fx *f = *state;
+    start_a(f);
+    tclient *p = logon(f, "pub-\"1", "a");
+    tclient *s = logon(f, "sub-1", "a");
+    tc_subscribe(s, "orders", "s\\1", NULL, 0);
+    run(f, 1 * MS);
+    tc_publish(p, "orders", 12345678901234ull);
+    run(f, 1 * MS);
+    char want[256];
+    const char *line = last_line_with(f, "\"ev\":\"publish\"");
+    snprintf(want, sizeof want,
+             "\"ev\":\"publish\",\"client\":\"pub-\\\"1\",\"seq\":12345678901234,"
+             "\"outcome\":\"logged\",\"recno\":1}");
+    assert_non_null(strstr(line, want));
+    line = last_line_with(f, "\"ev\":\"deliver\"");
+    snprintf(want, sizeof want,
+             "\"ev\":\"deliver\",\"client\":\"sub-1\",\"sub_id\":\"s\\\\1\",\"publisher\":%llu,"
+             "\"seq\":12345678901234}",
+             (unsigned long long)pub_id("pub-\"1"));
+    assert_non_null(strstr(line, want));
+}
+
 static void publish_n(fx *f, tclient *p, const char *topic, uint64_t from, uint64_t to,
                       uint64_t gap)
 {
@@ -1220,6 +1256,7 @@ int main(void)
         T(test_acks_contiguous_with_inflight_duplicate),
         T(test_failure_acks_between_success),
         T(test_live_subscribe),
+        T(test_message_trace_lines),
         T(test_bookmark_replay_forms),
         T(test_replay_to_live_handover),
         T(test_bookmark_subscriber_persisted_acks),
