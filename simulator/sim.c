@@ -15,6 +15,25 @@
  *   Timers started through a node's runtime carry the node incarnation as
  *   their owner: a crash drops exactly those (one O(n) filter + heapify; crashes
  *   are rare), and timer_cancel only cancels the caller's own timers.
+ *
+ * Design note: slow syncs (sim_disk_set_sync_latency).
+ *   file_sync is a synchronous call, so a slow fsync blocks the whole
+ *   single-threaded process. A sync with latency L makes its node busy until
+ *   max(busy_until, now) + L (several syncs in one callback add up). The
+ *   clock cannot move inside a callback, so the block is modelled around it:
+ *     - every event that runs code of the node (its timers, and the network's
+ *       deliveries and closed notifications to it) carries the node as its
+ *       `gate`; when such an event reaches the top of the queue before the
+ *       node's busy time, it is moved to the busy time instead of running
+ *       (settle_top). The heap orders by (time, orig, seq) where `orig` is
+ *       the time the event was first due, so deferred events keep their
+ *       original order among themselves and ahead of anything first due at
+ *       the busy time;
+ *     - what the node does after the sync starts from its busy time: bytes
+ *       it sends leave no earlier (sim_net.c) and timers it starts count
+ *       from it.
+ *   Other nodes are unaffected; a crash ends the block. Nothing here draws
+ *   from the PRNG, so a run stays deterministic.
  */
 #include "sim.h"
 
@@ -34,12 +53,14 @@ typedef struct ev_slot {
     sim_event_fn fn;
     void *arg;
     const void *owner; /* the sim_incarnation of a node timer, else NULL */
+    sim_node *gate;    /* node whose slow sync defers this event, or NULL */
     uint32_t gen;
     uint32_t pos; /* heap index, or the next free slot while free */
 } ev_slot;
 
 typedef struct heap_ent {
     uint64_t time;
+    uint64_t orig; /* when first due: == time unless deferred by a slow sync */
     uint64_t seq;
     uint32_t slot;
 } heap_ent;
@@ -59,6 +80,7 @@ struct sim_node {
     uint64_t inc;
     sim_incarnation *cur; /* newest incarnation (the dead one while down) */
     sim_disk *disk;
+    uint64_t busy_until; /* blocked in a slow sync until then (0: never) */
 };
 
 struct sim_ctx {
@@ -87,7 +109,11 @@ struct sim_ctx {
 
 static inline bool ent_less(const heap_ent *a, const heap_ent *b)
 {
-    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+    if (a->time != b->time)
+        return a->time < b->time;
+    if (a->orig != b->orig)
+        return a->orig < b->orig;
+    return a->seq < b->seq;
 }
 
 static inline void heap_set(sim_ctx *ctx, uint32_t i, heap_ent e)
@@ -145,6 +171,7 @@ static void slot_release(sim_ctx *ctx, uint32_t s)
     sl->fn = NULL;
     sl->arg = NULL;
     sl->owner = NULL;
+    sl->gate = NULL;
     sl->gen = sl->gen + 1 ? sl->gen + 1 : 1;
     sl->pos = ctx->free_slot;
     ctx->free_slot = s;
@@ -178,8 +205,11 @@ static int slot_alloc(sim_ctx *ctx, uint32_t *out)
     return 0;
 }
 
+/* Queue fn(arg) at t (a past t runs now). A gated event due in the past
+ * keeps t as its `orig`, so deliveries held back by a slow sync stay in
+ * their original order; otherwise orig is the (clamped) due time. */
 static int schedule_owned(sim_ctx *ctx, uint64_t t, sim_event_fn fn, void *arg, const void *owner,
-                          sim_event_id *out)
+                          sim_node *gate, sim_event_id *out)
 {
     if (!fn)
         return FL_E_INVAL;
@@ -191,8 +221,10 @@ static int schedule_owned(sim_ctx *ctx, uint64_t t, sim_event_fn fn, void *arg, 
     sl->fn = fn;
     sl->arg = arg;
     sl->owner = owner;
+    sl->gate = gate;
+    uint64_t due = t < ctx->now ? ctx->now : t;
     uint32_t i = ctx->nheap++;
-    heap_set(ctx, i, (heap_ent){t < ctx->now ? ctx->now : t, ctx->seq++, s});
+    heap_set(ctx, i, (heap_ent){due, gate ? t : due, ctx->seq++, s});
     sift_up(ctx, i);
     if (out)
         *out = ((uint64_t)sl->gen << 32) | (uint64_t)(s + 1);
@@ -201,14 +233,20 @@ static int schedule_owned(sim_ctx *ctx, uint64_t t, sim_event_fn fn, void *arg, 
 
 int sim_schedule_at(sim_ctx *ctx, uint64_t t_us, sim_event_fn fn, void *arg, sim_event_id *out)
 {
-    return schedule_owned(ctx, t_us, fn, arg, NULL, out);
+    return schedule_owned(ctx, t_us, fn, arg, NULL, NULL, out);
+}
+
+int sim_schedule_for_node(sim_ctx *ctx, sim_node *node, uint64_t t_us, sim_event_fn fn, void *arg,
+                          sim_event_id *out)
+{
+    return schedule_owned(ctx, t_us, fn, arg, NULL, node, out);
 }
 
 int sim_schedule(sim_ctx *ctx, uint64_t delay_us, sim_event_fn fn, void *arg, sim_event_id *out)
 {
     if (delay_us > UINT64_MAX - ctx->now)
         return FL_E_OVERFLOW;
-    return schedule_owned(ctx, ctx->now + delay_us, fn, arg, NULL, out);
+    return schedule_owned(ctx, ctx->now + delay_us, fn, arg, NULL, NULL, out);
 }
 
 /* The live slot for `id`, or NULL when the id is stale or invalid. */
@@ -267,8 +305,26 @@ size_t sim_pending(const sim_ctx *ctx)
     return ctx->nheap;
 }
 
+/* Move events whose node is blocked in a slow sync to its busy time until
+ * the first event may run. Terminates: a moved event is due no earlier
+ * than its node's busy time, and busy times only grow when events run. */
+static void settle_top(sim_ctx *ctx)
+{
+    while (ctx->nheap) {
+        heap_ent *e = &ctx->heap[0];
+        const sim_node *g = ctx->slots[e->slot].gate;
+        if (!g || g->busy_until <= e->time)
+            return;
+        e->time = g->busy_until;
+        sift_down(ctx, 0);
+    }
+}
+
 bool sim_next_time(const sim_ctx *ctx, uint64_t *t_us)
 {
+    /* Settling reorders nothing that will run, it only makes the top's time
+     * the one it will run at; the context is never really const. */
+    settle_top((sim_ctx *)ctx);
     if (!ctx->nheap)
         return false;
     if (t_us)
@@ -293,6 +349,7 @@ static void run_top(sim_ctx *ctx)
 
 bool sim_step(sim_ctx *ctx)
 {
+    settle_top(ctx);
     if (!ctx->nheap)
         return false;
     run_top(ctx);
@@ -303,7 +360,7 @@ uint64_t sim_run_until(sim_ctx *ctx, uint64_t t_us)
 {
     uint64_t n = 0;
     ctx->stop = false;
-    while (ctx->nheap && ctx->heap[0].time <= t_us && !ctx->stop) {
+    for (settle_top(ctx); ctx->nheap && ctx->heap[0].time <= t_us && !ctx->stop; settle_top(ctx)) {
         run_top(ctx);
         n++;
     }
@@ -316,7 +373,10 @@ uint64_t sim_run_until_idle(sim_ctx *ctx, uint64_t max_events)
 {
     uint64_t n = 0;
     ctx->stop = false;
-    while (ctx->nheap && !ctx->stop && (max_events == 0 || n < max_events)) {
+    while (!ctx->stop && (max_events == 0 || n < max_events)) {
+        settle_top(ctx);
+        if (!ctx->nheap)
+            break;
         run_top(ctx);
         n++;
     }
@@ -435,6 +495,24 @@ static sim_node *live_node(void *self)
     return n->alive && n->inc == in->inc ? n : NULL;
 }
 
+/* The node's own time: now, or when its pending slow syncs return. */
+static uint64_t node_time(const sim_node *n)
+{
+    return n->busy_until > n->ctx->now ? n->busy_until : n->ctx->now;
+}
+
+/* The node is blocked in a sync for `us` more (after any earlier block). */
+static void node_block(sim_node *n, uint64_t us)
+{
+    if (us == 0)
+        return;
+    uint64_t base = node_time(n);
+    n->busy_until = us > UINT64_MAX - base ? UINT64_MAX : base + us;
+    char f[64];
+    snprintf(f, sizeof f, "\"us\":%" PRIu64 ",\"until_us\":%" PRIu64, us, n->busy_until);
+    sim_trace(n->ctx, n->name, "sim", "sync_wait", f);
+}
+
 static uint64_t rt_now(void *self)
 {
     sim_incarnation *in = self;
@@ -455,10 +533,12 @@ static int rt_timer_start(void *self, uint64_t delay_us, fl_timer_fn fn, void *a
         return FL_E_SHUTDOWN;
     if (!fn || !out)
         return FL_E_INVAL;
-    sim_ctx *ctx = n->ctx;
-    if (delay_us > UINT64_MAX - ctx->now)
+    /* Started after a slow sync in this callback: counts from when the
+     * sync returns. */
+    uint64_t base = node_time(n);
+    if (delay_us > UINT64_MAX - base)
         return FL_E_OVERFLOW;
-    return schedule_owned(ctx, ctx->now + delay_us, fn, arg, self, out);
+    return schedule_owned(n->ctx, base + delay_us, fn, arg, self, n, out);
 }
 
 static void rt_timer_cancel(void *self, fl_timer_id id)
@@ -518,7 +598,14 @@ static int rt_file_write(void *self, fl_file *f, uint64_t off, const void *buf, 
 static int rt_file_sync(void *self, fl_file *f)
 {
     sim_node *n = live_node(self);
-    return n ? sim_disk_file_sync(n->disk, f) : FL_E_SHUTDOWN;
+    if (!n)
+        return FL_E_SHUTDOWN;
+    int rc = sim_disk_file_sync(n->disk, f);
+    /* A sync that reached the device takes its time, failed or not; one
+     * refused up front (bad or stale handle) returns at once. */
+    if (rc == 0 || rc == FL_E_IO)
+        node_block(n, sim_disk_sync_latency(n->disk));
+    return rc;
 }
 
 static int rt_file_truncate(void *self, fl_file *f, uint64_t size)
@@ -714,11 +801,17 @@ sim_disk *sim_node_disk(sim_node *node)
     return node->disk;
 }
 
+uint64_t sim_node_busy_until(const sim_node *node)
+{
+    return node->alive ? node_time(node) : node->ctx->now;
+}
+
 /* Everything a dying process loses, except the disk's fate. */
 static void node_down(sim_node *n, const char *event)
 {
     node_trace(n, event);
     n->alive = false;
+    n->busy_until = 0; /* the blocked process is gone */
     cancel_all_owned(n->ctx, n->cur);
     sim__net_node_down(n->ctx->net, n);
     n->inc++;

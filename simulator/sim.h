@@ -39,6 +39,19 @@
  * has no `opened` callback (accept is its opened) and sends/closes with
  * its own node runtime's send(conn)/close(conn). The client sees opened one
  * latency later, before any byte the server sent.
+ *
+ * Slow syncs. When the node's disk has a sync latency L
+ * (sim_disk_set_sync_latency), every file_sync through the node's runtime
+ * blocks the node, as a slow fsync blocks a single-threaded process: the
+ * node is busy until max(busy time, now) + L (syncs add up) and nothing of
+ * it runs before then. Its timers that come due and the network's
+ * deliveries and closed notifications to it wait for the busy time and then
+ * run in their original order; what it does after the sync in the same
+ * callback starts from the busy time (bytes sent leave then, timers started
+ * count from then). The virtual clock, now() included, does not move inside
+ * a callback. Recorded ("sync_wait"). A sync refused at once (stale or bad
+ * handle) does not block; one failing with FL_E_IO does. A crash ends the
+ * block. Other nodes are unaffected.
  */
 #ifndef SIM_SIM_H
 #define SIM_SIM_H
@@ -114,6 +127,14 @@ int sim_schedule(sim_ctx *ctx, uint64_t delay_us, sim_event_fn fn, void *arg, si
 /* Same at an absolute virtual time (t < now is treated as now). */
 int sim_schedule_at(sim_ctx *ctx, uint64_t t_us, sim_event_fn fn, void *arg, sim_event_id *out);
 
+/* Same as sim_schedule_at for an event that runs code of `node` (NULL:
+ * none): while the node is blocked in a slow sync it waits for the busy
+ * time, ordered by when it was first due among the node's deferred events.
+ * A t_us in the past runs now, ahead of events first due later than t_us.
+ * The event is not tied to an incarnation: a crash does not cancel it. */
+int sim_schedule_for_node(sim_ctx *ctx, sim_node *node, uint64_t t_us, sim_event_fn fn, void *arg,
+                          sim_event_id *out);
+
 /* Cancel a pending event; no-op for an id that fired, was cancelled or is
  * 0. The slot is reclaimed at once (no lazy garbage). */
 void sim_cancel(sim_ctx *ctx, sim_event_id id);
@@ -164,6 +185,10 @@ const fl_runtime *sim_node_runtime(sim_node *node);
 
 /* The node's disk (survives crashes; the runner corrupts files through it). */
 sim_disk *sim_node_disk(sim_node *node);
+
+/* When the node's slow syncs return (see "Slow syncs" above): a time after
+ * now while it is blocked, else now (also while the node is down). */
+uint64_t sim_node_busy_until(const sim_node *node);
 
 /* Process crash: cancel the node's timers, cut its connections (peers see
  * closed(FL_E_DISCONNECTED) after latency, the node itself gets no

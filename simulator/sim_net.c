@@ -22,6 +22,11 @@
  *   unknown id) and its incoming queue is freed. The connection is freed
  *   when both ends are done and no callback into it is running (`busy`).
  *
+ *   Slow syncs (sim.h): a node blocked in a slow sync sends nothing before
+ *   its busy time (arrival_time starts from it), and every delivery or
+ *   closed notification to a node is scheduled with sim_schedule_for_node,
+ *   so the event queue holds it back until the node is free.
+ *
  *   Every iteration (faults over connections, paths, listeners) is over
  *   arrays or lists in creation order, never over hash order; the id map is
  *   only used for lookups.
@@ -372,11 +377,18 @@ static void dirq_clear(sim_net *net, dirq *q)
     }
 }
 
+/* The node whose code a unit on q runs (the receiving end), or NULL. */
+static sim_node *dirq_receiver(const dirq *q)
+{
+    const sim_conn *c = q->conn;
+    return q->dir == SIM_DIR_TO_SERVER ? c->server_node : c->ep[0].node;
+}
+
 static void dirq_arm(sim_net *net, dirq *q)
 {
     if (q->ev || q->hold || !q->head)
         return;
-    if (sim_schedule_at(net->ctx, q->head->arrival, deliver_ev, q, &q->ev))
+    if (sim_schedule_for_node(net->ctx, dirq_receiver(q), q->head->arrival, deliver_ev, q, &q->ev))
         q->ev = 0; /* out of memory: the queue stalls; nothing better to do */
 }
 
@@ -398,12 +410,14 @@ static unit *unit_new(sim_net *net, int kind, const void *buf, size_t len)
 static uint64_t arrival_time(sim_net *net, sim_conn *c, dirq *q, size_t len)
 {
     sim_ctx *ctx = net->ctx;
-    uint64_t now = sim_now(ctx);
+    /* Departure: now, or when the sender's slow syncs return. */
+    const sim_node *sender = q->dir == SIM_DIR_TO_SERVER ? c->ep[0].node : c->server_node;
+    uint64_t depart = sender ? sim_node_busy_until(sender) : sim_now(ctx);
     sim_link_params p = c->path ? c->path->p[q->dir] : net->def;
-    uint64_t start = now, ser = 0;
+    uint64_t start = depart, ser = 0;
     if (c->path && p.bandwidth_bps) {
         uint64_t *tx = &c->path->tx_free[q->dir];
-        start = *tx > now ? *tx : now;
+        start = *tx > depart ? *tx : depart;
         ser =
             (uint64_t)(((unsigned __int128)len * 1000000u + p.bandwidth_bps - 1) / p.bandwidth_bps);
         *tx = sat_add(start, ser);
@@ -602,7 +616,8 @@ static void conn_reset(sim_net *net, sim_conn *c, const sim_node *silent, int re
             continue;
         ep->close_reason = reason;
         uint64_t lat = dir_latency(net, c, side == 0 ? SIM_DIR_TO_CLIENT : SIM_DIR_TO_SERVER);
-        if (sim_schedule(net->ctx, lat, close_ev, ep, &ep->close_ev))
+        if (sim_schedule_for_node(net->ctx, ep->node, sat_add(sim_now(net->ctx), lat), close_ev, ep,
+                                  &ep->close_ev))
             ep->close_ev = 0;
     }
 }
