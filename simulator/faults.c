@@ -109,6 +109,7 @@ static void instant(sim_run *r, rn_fault *rf)
 }
 
 static void heal_event(void *arg);
+static void slow_sync_add(sim_run *r, const sim_fault *f, bool on);
 
 static void heal_after(sim_run *r, rn_fault *rf, uint64_t delay_us)
 {
@@ -140,6 +141,9 @@ static void undo(sim_run *r, rn_fault *rf)
         sim_disk_clear_faults(sim_node_disk(f->target_sort == SIM_TARGET_CLIENT
                                                 ? r->apps[f->target].node
                                                 : r->brokers[f->target].node));
+        break;
+    case SIM_FAULT_SLOW_SYNC:
+        slow_sync_add(r, f, false);
         break;
     default:
         break; /* network faults heal inside sim_net; drop_acks just stops */
@@ -504,6 +508,32 @@ static void apply_disk_full(sim_run *r, rn_fault *rf)
         rf->active = true; /* healed by the liveness phase */
 }
 
+/* Add (on) or take back the fault's sync latency on the target's disk.
+ * Overlapping slow_sync faults on one disk sum, as latency faults do; with
+ * one at a time the heal brings the disk back to 0. */
+static void slow_sync_add(sim_run *r, const sim_fault *f, bool on)
+{
+    sim_disk *d = target_disk(r, f);
+    uint64_t cur = sim_disk_sync_latency(d);
+    if (on)
+        cur = f->add_us > UINT64_MAX - cur ? UINT64_MAX : cur + f->add_us;
+    else
+        cur = f->add_us < cur ? cur - f->add_us : 0;
+    sim_disk_set_sync_latency(d, cur);
+}
+
+/* Every file_sync of the target blocks it for `add` more (sim.h "Slow
+ * syncs"), until `for` ends, else until the end of the workload phase. */
+static void apply_slow_sync(sim_run *r, rn_fault *rf)
+{
+    slow_sync_add(r, rf->f, true);
+    uint64_t dur = fault_duration(r, rf->f);
+    if (rf->f->has_for || dur > 0)
+        heal_after(r, rf, dur);
+    else
+        rf->active = true; /* healed by the liveness phase */
+}
+
 static void apply_io_error(sim_run *r, rn_fault *rf)
 {
     const sim_fault *f = rf->f;
@@ -630,6 +660,9 @@ static void apply(sim_run *r, rn_fault *rf)
         break;
     case SIM_FAULT_IO_ERROR:
         apply_io_error(r, rf);
+        break;
+    case SIM_FAULT_SLOW_SYNC:
+        apply_slow_sync(r, rf);
         break;
     case SIM_FAULT_ADVANCE_CLOCK:
         sim_clock_jump(r->ctx, f->by_us);

@@ -58,11 +58,11 @@ static const char *const store_names[] = {"none", "memory", "file", "sqlite", "p
 static const char *const sync_names[] = {"always", "batch", "none"};
 static const char *const delay_names[] = {"fixed", "exponential"};
 static const char *const fallback_names[] = {"fail", "epoch", "now"};
-static const char *const kind_names[] = {"disconnect",        "stall",        "partition",
-                                         "latency",           "drop_acks",    "crash_client",
-                                         "power_loss_client", "crash_broker", "power_loss_broker",
-                                         "failover",          "corrupt_file", "disk_full",
-                                         "io_error",          "advance_clock"};
+static const char *const kind_names[] = {"disconnect",        "stall",         "partition",
+                                         "latency",           "drop_acks",     "crash_client",
+                                         "power_loss_client", "crash_broker",  "power_loss_broker",
+                                         "failover",          "corrupt_file",  "disk_full",
+                                         "io_error",          "advance_clock", "slow_sync"};
 static const char *const event_names[] = {"publish",      "persisted_ack", "delivery",
                                           "discard",      "logon",         "reconnect_attempt",
                                           "store_write",  "store_sync",    "journal_write",
@@ -176,6 +176,7 @@ static const kind_spec kind_specs[] = {
     [SIM_FAULT_DISK_FULL] = {SIM_TARGET_NONE, true, {"for", NULL}},
     [SIM_FAULT_IO_ERROR] = {SIM_TARGET_NONE, true, {"op", "nth", "persistent", NULL}},
     [SIM_FAULT_ADVANCE_CLOCK] = {SIM_TARGET_NONE, false, {"by", NULL}},
+    [SIM_FAULT_SLOW_SYNC] = {SIM_TARGET_NONE, true, {"for", "add", NULL}},
 };
 
 /* ------------------------------------------------------------------ */
@@ -1781,6 +1782,9 @@ static int parse_fault_extras(ctx *c, json_t *o, sim_fault *f)
     }
     case SIM_FAULT_ADVANCE_CLOCK:
         return field_duration(c, o, "by", true, &f->by_us);
+    case SIM_FAULT_SLOW_SYNC:
+        TRY(field_duration_opt(c, o, "for", &f->has_for, &f->for_us));
+        return field_duration(c, o, "add", true, &f->add_us);
     case SIM_FAULT_DISCONNECT:
     case SIM_FAULT_FAILOVER:
         return 0;
@@ -2533,6 +2537,8 @@ static void fault_extras_to_json(jb *j, const sim_scenario *sc, const sim_fault 
     }
     if (f->kind == SIM_FAULT_ADVANCE_CLOCK)
         put(j, o, "by", jdur(f->by_us));
+    if (f->kind == SIM_FAULT_SLOW_SYNC)
+        put(j, o, "add", jdur(f->add_us));
 }
 
 static json_t *fault_to_json(jb *j, const sim_scenario *sc, const sim_fault *f)

@@ -97,6 +97,7 @@ typedef enum sim_fault_kind {
     SIM_FAULT_DISK_FULL,
     SIM_FAULT_IO_ERROR,
     SIM_FAULT_ADVANCE_CLOCK,
+    SIM_FAULT_SLOW_SYNC, /* added after the others: existing values keep their numbers */
 } sim_fault_kind;
 
 typedef enum sim_event {
@@ -323,11 +324,11 @@ typedef struct sim_fault {
     size_t on_index;
     uint64_t on_count; /* default 1 */
     /* kind-specific (zero when not applicable) */
-    bool has_for; /* stall, partition, latency, drop_acks, disk_full; false: until the end */
+    bool has_for; /* the kinds that take `for`; false: until the end */
     uint64_t for_us;
     size_t *from; /* partition: broker indices; nfrom == 0 means all */
     size_t nfrom;
-    uint64_t add_us;    /* latency (required) */
+    uint64_t add_us;    /* latency, slow_sync (required) */
     uint64_t jitter_us; /* latency, default 0 */
     bool has_count;     /* drop_acks: drop this many acks instead of `for` */
     uint64_t count;
