@@ -310,6 +310,7 @@ typedef enum ev_kind {
     EV_CRASH,
     EV_POWER_LOSS,
     EV_RESTART,
+    EV_LOGON,
     EV_FAULT_START,
     EV_FAULT_HEAL,
     EV_FAULT_INSTANT,
@@ -368,7 +369,10 @@ typedef struct chk_client {
 
 typedef struct subpub {
     uint64_t pub; /* key */
-    iset all, cur, disc_cur, disc_durable;
+    /* delivered: ever / this incarnation / this session (since the last
+     * logon of this incarnation); discarded: this incarnation / into a
+     * store that kept it across a crash */
+    iset all, cur, sess, disc_cur, disc_durable;
     bool has_last;
     uint64_t last_seq;
     bool lv_has, lv_met;
@@ -731,6 +735,9 @@ static void ev_format(const sim_checker *chk, const ev_rec *e, char *buf, size_t
         break;
     case EV_RESTART:
         snprintf(buf, cap, "%s %s restart", t, c);
+        break;
+    case EV_LOGON:
+        snprintf(buf, cap, "%s %s logged on", t, c);
         break;
     case EV_FAULT_START:
     case EV_FAULT_HEAL:
@@ -1238,6 +1245,7 @@ static void sub_free(chk_sub *s)
     for (size_t i = 0; i < s->npubs; i++) {
         iset_free(&s->pubs[i].all);
         iset_free(&s->pubs[i].cur);
+        iset_free(&s->pubs[i].sess);
         iset_free(&s->pubs[i].disc_cur);
         iset_free(&s->pubs[i].disc_durable);
     }
@@ -1533,8 +1541,10 @@ int sim_checker_delivery(sim_checker *chk, uint64_t t_us, const char *client, co
     if (!sp)
         return FL_E_NOMEM;
     bool in_cur = iset_contains(&sp->cur, m->sequence);
+    bool in_sess = iset_contains(&sp->sess, m->sequence);
     bool in_all = iset_contains(&sp->all, m->sequence);
     if ((rc = iset_add_range(&sp->cur, m->sequence, m->sequence)) ||
+        (rc = iset_add_range(&sp->sess, m->sequence, m->sequence)) ||
         (rc = iset_add_range(&sp->all, m->sequence, m->sequence)))
         return rc;
     ev_rec e = ev_make(EV_DELIVERY, t_us, ci);
@@ -1560,10 +1570,17 @@ int sim_checker_delivery(sim_checker *chk, uint64_t t_us, const char *client, co
         CK_NO_DUPLICATES, ci,   si,  (int32_t)s->topic, true, m->publisher, m->sequence,
         m->ts_us,         t_us, true};
     const char *cn = chk->clients[ci].name;
-    if (in_cur) {
+    if (in_cur && in_sess) {
         base.check = CK_NO_DUPLICATES;
-        violate(chk, &base, "%s/%s delivered the same message twice with no crash in between", cn,
+        violate(chk, &base, "%s/%s delivered the same message twice within one session", cn,
                 s->sub_id);
+    } else if (in_cur && iset_contains(&sp->disc_cur, m->sequence)) {
+        base.check = CK_NO_DUPLICATES;
+        violate(chk, &base,
+                "%s/%s redelivered after a reconnect a message it had already discarded", cn,
+                s->sub_id);
+    } else if (in_cur) {
+        chk->fig.redelivered_allowed++; /* logged, not discarded: new again after a logon */
     } else if (in_all) {
         if (iset_contains(&sp->disc_durable, m->sequence)) {
             base.check = CK_NO_DUPLICATES;
@@ -1784,6 +1801,7 @@ static int crash_subs(sim_checker *chk, int32_t ci, bool power_loss)
             }
             iset_clear(&sp->disc_cur);
             iset_clear(&sp->cur);
+            iset_clear(&sp->sess);
             sp->has_last = false;
         }
     }
@@ -1801,6 +1819,24 @@ int sim_checker_client_crash(sim_checker *chk, uint64_t t_us, const char *client
     ev_rec e = ev_make(power_loss ? EV_POWER_LOSS : EV_CRASH, t_us, ci);
     record(chk, &e);
     chk->fig.crashes++;
+    return chk->oom;
+}
+
+int sim_checker_client_logon(sim_checker *chk, uint64_t t_us, const char *client)
+{
+    int32_t ci;
+    int rc = online_client(chk, client, &ci);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < chk->nsubs; i++) {
+        chk_sub *s = &chk->subs[i];
+        if (s->client != (size_t)ci)
+            continue;
+        for (size_t k = 0; k < s->npubs; k++)
+            iset_clear(&s->pubs[k].sess);
+    }
+    ev_rec e = ev_make(EV_LOGON, t_us, ci);
+    record(chk, &e);
     return chk->oom;
 }
 
@@ -2464,6 +2500,7 @@ void sim_checker_get_memory(const sim_checker *chk, sim_checker_memory *out)
         for (size_t k = 0; k < s->npubs; k++) {
             mem_add(out, &s->pubs[k].all);
             mem_add(out, &s->pubs[k].cur);
+            mem_add(out, &s->pubs[k].sess);
             mem_add(out, &s->pubs[k].disc_cur);
             mem_add(out, &s->pubs[k].disc_durable);
         }

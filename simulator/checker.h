@@ -36,16 +36,23 @@
  *                that was accepted on a journaled topic is in the surviving
  *                journals (or expired by retention).
  * no_duplicates  A subscription hands a (publisher, sequence) to the
- *                application at most once, except: after a crash or power
- *                loss of the subscriber's client, a message delivered before
- *                it may be delivered again UNLESS it had been discarded
- *                before the crash into a bookmark store that keeps discards
- *                across that kind of crash. Durable across a process crash:
- *                file, sqlite, plugin stores (any sync policy). Durable
- *                across a power loss: those with sync `always` only. A
- *                memory store forgets everything at a crash. Within one
- *                client incarnation there is no allowance (the client knows
- *                what it delivered).
+ *                application at most once, except:
+ *                - after a crash or power loss of the subscriber's client,
+ *                  a message delivered before it may be delivered again
+ *                  UNLESS it had been discarded before the crash into a
+ *                  bookmark store that keeps discards across that kind of
+ *                  crash. Durable across a process crash: file, sqlite,
+ *                  plugin stores (any sync policy). Durable across a power
+ *                  loss: those with sync `always` only. A memory store
+ *                  forgets everything at a crash;
+ *                - within one client incarnation, after a new logon
+ *                  (sim_checker_client_logon), a message delivered in an
+ *                  earlier session and NOT discarded since may be delivered
+ *                  again: the store ABI's log() treats a logged but not
+ *                  discarded message as new, as AMPS does. A message
+ *                  discarded before is never redelivered within the
+ *                  incarnation; within one session nothing is.
+ *                Without logon events every session is the incarnation.
  * order          Per subscription and publisher, within one client
  *                incarnation, every delivery that is not a repeat within
  *                that incarnation has a higher sequence than every earlier
@@ -291,6 +298,10 @@ int sim_checker_error(sim_checker *chk, uint64_t t_us, const char *client, const
  * (FL_E_BOOKMARK_EXPIRED -> "bookmark_expired", FL_E_GAVE_UP -> "gave_up"),
  * the names expect.errors uses. */
 int sim_checker_error_code(sim_checker *chk, uint64_t t_us, const char *client, int code);
+
+/* The client logged on (first logon of an incarnation or a reconnect): a
+ * new session, see no_duplicates. */
+int sim_checker_client_logon(sim_checker *chk, uint64_t t_us, const char *client);
 
 /* The client's application crashed (power_loss: unsynced data lost) /
  * restarted. */

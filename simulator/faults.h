@@ -56,11 +56,12 @@ typedef struct rn_key_set {
 /* One subscription of an application. */
 typedef struct rn_sub {
     rn_app *app;
-    size_t s;          /* index into the client's subscribe[] */
-    bool started;      /* its start time has passed */
-    bool stopped;      /* its stop time has passed */
-    uint64_t received; /* deliveries so far (all incarnations): "never" indices */
-    rn_key_set seen;   /* distinct messages delivered */
+    size_t s;              /* index into the client's subscribe[] */
+    bool started;          /* its start time has passed */
+    bool stopped;          /* its stop time has passed */
+    uint64_t distinct;     /* distinct messages delivered (all incarnations): "never" indices */
+    rn_key_set seen;       /* distinct messages delivered */
+    rn_key_set never_msgs; /* those of them chosen by `never` (never discarded) */
 } rn_sub;
 
 /* One planned publish_flush call of an application. */

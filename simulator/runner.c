@@ -160,6 +160,21 @@ static int set_add(rn_key_set *s, uint64_t pub, uint64_t seq)
     return 1;
 }
 
+static bool set_has(const rn_key_set *s, uint64_t pub, uint64_t seq)
+{
+    if (seq == 0)
+        seq = UINT64_MAX;
+    if (!s->cap)
+        return false;
+    size_t j = mix(pub, seq) & (s->cap - 1);
+    while (s->k[2 * j + 1]) {
+        if (s->k[2 * j] == pub && s->k[2 * j + 1] == seq)
+            return true;
+        j = (j + 1) & (s->cap - 1);
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* the publish store wrapper                                            */
 
@@ -383,6 +398,7 @@ static void session_up(sim_run *r, rn_app *a)
     a->ever_session = true;
     if (++a->logons > 1)
         r->fig.reconnects++;
+    sim_checker_client_logon(r->chk, now, a->cfg->name);
     progress(r);
     rn_trigger(r, SIM_EVENT_LOGON, SIM_TARGET_CLIENT, a->idx);
 }
@@ -496,15 +512,25 @@ static void on_message(void *arg, fl_client *c, const fl_message *msg)
     rn_app *a = s->app;
     sim_run *r = a->run;
     const sim_subscribe *cfg = &a->cfg->subscribe[s->s];
-    uint64_t k = s->received++;
+    uint64_t pub = msg->bookmark.publisher, seq = msg->bookmark.sequence;
     r->fig.delivered++;
-    set_add(&s->seen, msg->bookmark.publisher, msg->bookmark.sequence);
+    /* `never` indices count distinct messages: a redelivered "never"
+     * message stays undiscarded */
+    bool never = false;
+    if (set_add(&s->seen, pub, seq) == 1) {
+        uint64_t k = s->distinct++;
+        never = cfg->discard == SIM_DISCARD_NEVER && never_discard(cfg, k);
+        if (never)
+            set_add(&s->never_msgs, pub, seq);
+    } else {
+        never = cfg->discard == SIM_DISCARD_NEVER && set_has(&s->never_msgs, pub, seq);
+    }
     progress(r);
     sim_checker_msg m = {msg->topic, msg->bookmark.publisher, msg->bookmark.sequence,
                          msg->bookmark.ts_us};
     sim_checker_delivery(r->chk, sim_now(r->ctx), a->cfg->name, cfg->sub_id, &m);
     rn_trigger(r, SIM_EVENT_DELIVERY, SIM_TARGET_CLIENT, a->idx);
-    if (cfg->discard == SIM_DISCARD_NEVER && never_discard(cfg, k))
+    if (never)
         return;
     if (cfg->discard != SIM_DISCARD_DELAY) {
         discard_now(r, a, msg);
@@ -1369,8 +1395,10 @@ static void teardown(sim_run *r)
         fl_client_free(a->c);
         a->c = NULL;
         close_stores(a);
-        for (size_t s = 0; a->subs && s < a->cfg->nsubscribe; s++)
+        for (size_t s = 0; a->subs && s < a->cfg->nsubscribe; s++) {
             free(a->subs[s].seen.k);
+            free(a->subs[s].never_msgs.k);
+        }
         free(a->feeds);
         free(a->subs);
         free(a->flushes);

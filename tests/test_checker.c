@@ -415,6 +415,49 @@ static void test_crash_redelivery_allowance(void **state)
     crash_case(f, SIM_STORE_FILE, SIM_SYNC_BATCH, true, 0);
 }
 
+/* Within one incarnation, after a new logon: what was delivered and not
+ * discarded may come again (the store ABI's log() says "new"); what was
+ * discarded may not; within one session nothing may. */
+static void test_reconnect_redelivery_allowance(void **state)
+{
+    fx *f = *state;
+    fx_init(f, SIM_STORE_FILE, SIM_SYNC_ALWAYS);
+    fx_sub(f, "s1", "recent");
+    fx_new(f);
+    assert_int_equal(sim_checker_client_logon(f->chk, 0, "sub-1"), 0);
+    for (uint64_t s = 1; s <= 4; s++)
+        deliver(f, S(s), "s1", s);
+    for (uint64_t s = 1; s <= 2; s++) /* 3 and 4 still in processing */
+        assert_int_equal(sim_checker_bookmark_discard(f->chk, S(4), "sub-1", "s1", f->pub, s), 0);
+    assert_int_equal(sim_checker_client_logon(f->chk, S(5), "sub-1"), 0);
+    deliver(f, S(6), "s1", 3); /* allowed: not discarded */
+    deliver(f, S(7), "s1", 4); /* allowed */
+    deliver(f, S(8), "s1", 5);
+    deliver(f, S(9), "s1", 4); /* same session: a violation */
+    assert_int_equal(sim_checker_bookmark_discard(f->chk, S(9), "sub-1", "s1", f->pub, 3), 0);
+    assert_int_equal(sim_checker_client_logon(f->chk, S(10), "sub-1"), 0);
+    deliver(f, S(11), "s1", 3); /* discarded before the logon: a violation */
+    deliver(f, S(12), "s1", 2); /* discarded in the first session: a violation */
+    deliver(f, S(13), "s1", 5); /* never discarded: allowed */
+    assert_int_equal(sim_checker_finish(f->chk, S(60)), 0);
+    assert_int_equal(fired(f, NO_DUPLICATES), 3);
+    assert_int_equal(verdict(f, ORDER), SIM_CHK_PASS);
+    sim_checker_figures fig;
+    sim_checker_get_figures(f->chk, &fig);
+    assert_int_equal(fig.redelivered_allowed, 3);
+    const sim_checker_violation *v = first_of(f, NO_DUPLICATES);
+    assert_int_equal(v->sequence, 4);
+    assert_int_equal(v->t_us, S(9));
+    assert_true(strstr(v->text, "within one session") != NULL);
+    size_t n = 0;
+    for (size_t k = 0; k < sim_checker_violation_count(f->chk); k++) {
+        const sim_checker_violation *w = sim_checker_violation_at(f->chk, k);
+        if (w->check == NO_DUPLICATES && strstr(w->text, "already discarded"))
+            n++;
+    }
+    assert_int_equal(n, 2);
+}
+
 static void test_durable_discard_violation_identity(void **state)
 {
     fx *f = *state;
@@ -1178,6 +1221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_without_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_duplicates_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_redelivery_allowance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_redelivery_allowance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_discard_violation_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_restarts_after_crash, setup, teardown),
