@@ -35,12 +35,25 @@
  * Before any deletion the store appends a MARK (so last_sequence survives
  * even when every older segment goes: the seglog never deletes its active
  * segment, which holds the MARK) and syncs the log (so the compacted copies
- * and the MARK are durable before the originals disappear, whatever the
- * sync policy). A crash at any point leaves either the originals, or both
- * copies (deduplicated by sequence as above), or only the durable copies.
- * Since compaction only copies live messages, no DISCARD between an
- * original and its copy covers it, so applying records in order gives the
- * same index whichever of the two survives.
+ * and the MARK are durable before the originals disappear). A crash at any
+ * point leaves either the originals, or both copies (deduplicated by
+ * sequence as above), or only the durable copies. Since compaction only
+ * copies live messages, no DISCARD between an original and its copy covers
+ * it, so applying records in order gives the same index whichever of the
+ * two survives.
+ *
+ * Under sync=none that sync is skipped unless the log still holds a record
+ * that flush() or open made durable ("promised": recno <= promised_recno,
+ * taken from the seglog's durable_recno after each of them, never after the
+ * prune's own syncs). A process crash keeps every write and unlink in the
+ * order they were made, so none's promise needs no sync; what a power loss
+ * may take is everything after the last flush, and while promised records
+ * remain the sync keeps them (compacted copies, and the MARK carrying
+ * last_sequence) from being lost by a deletion. Once every promised record
+ * is deleted, every message up to the flushed last_sequence has been
+ * discarded, that is persisted by the broker (whose logon ack then carries
+ * it), and nothing flushed is left to protect. So a none store that is
+ * never flushed prunes without a single sync.
  *
  * A failed sync poisons the handle (FL_E_SYNC_FAILED from every later
  * mutating call); reopening runs recovery.
@@ -84,7 +97,8 @@ typedef struct pubstore_file {
     pub_entry *ents;   /* live entries are ents[head..n), ascending seq */
     size_t head, n, cap;
     uint64_t last_seq;
-    uint64_t live_bytes; /* topic + payload bytes of live messages (capacity) */
+    uint64_t live_bytes;     /* topic + payload bytes of live messages (capacity) */
+    uint64_t promised_recno; /* durable after the last flush() or open */
 } pubstore_file;
 
 /* ------------------------------------------------------------------ */
@@ -286,6 +300,7 @@ static int pf_open(const fl_store_env *env, void **self_out, fl_store_recovery *
         free(s);
         return rc;
     }
+    s->promised_recno = fl_seglog_durable_recno(s->fs.log); /* open synced what it kept */
     *self_out = s;
     return 0;
 }
@@ -386,7 +401,18 @@ static int is_straggler_segment(const pubstore_file *s, const fl_seglog_segment 
     return live * 4 <= seg->bytes;
 }
 
-/* MARK, sync, delete every segment below the lowest live record. */
+/* Whether a deletion must be preceded by a sync (see the design note):
+ * always under always and batch; under none only while the log holds a
+ * record that flush() or open made durable. */
+static int prune_needs_sync(const pubstore_file *s)
+{
+    if (s->fs.opts.sync != FL_SYNC_NONE)
+        return 1;
+    return s->promised_recno >= fl_seglog_first_recno(s->fs.log);
+}
+
+/* MARK, sync (see prune_needs_sync), delete every segment below the lowest
+ * live record. */
 static int delete_dead(pubstore_file *s)
 {
     uint8_t mark[8];
@@ -394,8 +420,7 @@ static int delete_dead(pubstore_file *s)
     int rc = fl_seglog_append(s->fs.log, REC_MARK, mark, sizeof mark, NULL);
     if (rc < 0)
         return fail(s, "prune mark", rc);
-    rc = fl_seglog_sync(s->fs.log);
-    if (rc < 0)
+    if (prune_needs_sync(s) && (rc = fl_seglog_sync(s->fs.log)) < 0)
         return fail(s, "prune sync", rc);
     uint64_t boundary = min_live_recno(s);
     if (boundary == UINT64_MAX)
@@ -585,7 +610,11 @@ static uint64_t pf_lowest_unpersisted(void *self)
 
 static int pf_flush(void *self)
 {
-    return fl__file_store_flush(&((pubstore_file *)self)->fs);
+    pubstore_file *s = self;
+    int rc = fl__file_store_flush(&s->fs);
+    if (rc == 0)
+        s->promised_recno = fl_seglog_durable_recno(s->fs.log);
+    return rc;
 }
 
 static int pf_list_files(void *self, fl_store_file_fn fn, void *arg)

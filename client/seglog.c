@@ -23,7 +23,11 @@
  * Rotation: seal the active segment (seal record), sync it, then create the
  * next one: create the file exclusively, write its header (predecessor id
  * and last record number, fresh salt from the runtime PRNG), sync it, sync
- * the directory. If creation fails the sealed segment stays the newest and
+ * the directory. Under FL_SYNC_NONE none of these syncs happen (nor the
+ * directory sync after delete_before): the sealed segment is marked dirty
+ * and the directory as changed, and the owner's next fl_seglog_sync syncs
+ * every dirty segment, oldest first, then the directory. If creation fails
+ * the sealed segment stays the newest and
  * the next append retries the creation; recovery treats a sealed newest
  * segment the same way (the next append creates its successor). Segments
  * are created lazily: opening an empty directory creates no file.
@@ -69,12 +73,32 @@
  * reused after delete_before, but a dropped record's number is given again.
  *
  * Durability: durable_recno is the highest record number covered by a
- * successful file sync of its segment (rotation syncs the sealed segment, so
- * everything in older segments is durable; open syncs the newest segment, so
- * what survived a process crash is durable too). on_durable runs from the
+ * successful file sync of its segment and of every older one (under always
+ * and batch rotation syncs the sealed segment, so only the active one is
+ * ever unsynced; under none fl_seglog_sync syncs every dirty segment and the
+ * directory; open syncs every segment it keeps, in every mode, so what
+ * survived a process crash is durable too). on_durable runs from the
  * runtime loop: directly from the batch timer, or from a zero-delay notify
  * timer armed after a sync inside append/rotate; fl_seglog_sync calls it
  * itself.
+ *
+ * Power loss under FL_SYNC_NONE. Since nothing but the owner's syncs orders
+ * the disk, a power loss may leave any segment damaged or missing, not only
+ * the tail: a segment created since the last sync may vanish or come back
+ * empty or cut short, a deleted one may come back, a sealed one may lose its
+ * seal and records (a real file system may also keep a newer segment's
+ * directory entry and not an older segment's data). Recovery needs nothing
+ * new for this: every record is verified (CRC, salt, record number) before
+ * it is believed, and the headers' predecessor fields tell a missing or cut
+ * segment from a complete one, so no mode ever yields a damaged record; each
+ * drop is reported and quarantined as in the table above, and strict (any
+ * damage) and tolerate_torn_tail (damage other than the newest segment's
+ * tail) refuse to open with FL_E_DAMAGED, which is the documented outcome
+ * for them. Things recovery cannot see: a lost first segment (as for
+ * delete_before) and a whole suffix of the log lost with its segments
+ * (records never synced are simply not there). Open's own repairs
+ * (quarantine copies, truncation, a seal written again, the final sync of
+ * what it kept) are synced in every mode.
  */
 #include "faultline/seglog.h"
 
@@ -116,6 +140,11 @@ typedef struct seg {
      * never allocate); reads start from the nearest point. */
     idx_point *idx;
     size_t nidx, capidx;
+    /* Bytes written and not yet synced other than the active segment's
+     * records (those count in fl_seglog.unsynced): a header or seal written
+     * under FL_SYNC_NONE, or anything found by recovery. Only fl_seglog_sync
+     * (and open) clears it for a segment that is not the active one. */
+    int dirty;
 } seg;
 
 struct fl_seglog {
@@ -131,6 +160,8 @@ struct fl_seglog {
     uint64_t notified_recno; /* last value given to on_durable */
     uint64_t unsynced;       /* appends since the last sync */
     int tail_dirty;          /* a failed write may have left bytes past the end */
+    int dir_dirty;           /* FL_SYNC_NONE: a segment was created or deleted
+                                since the directory was last synced */
     int poisoned;
     fl_timer_id batch_timer, notify_timer;
     uint8_t *wbuf;
@@ -417,7 +448,18 @@ static void schedule_notify(fl_seglog *log)
         log->notify_timer = 0;
 }
 
-/* Sync the active segment; everything appended so far becomes durable. */
+/* Everything appended so far has just become durable. */
+static void all_durable(fl_seglog *log)
+{
+    log->durable_recno = log->next_recno - 1;
+    log->unsynced = 0;
+    fl_rt_timer_cancel(log->rt, log->batch_timer);
+    log->batch_timer = 0;
+}
+
+/* Sync the active segment. Under always and batch every older segment and
+ * the directory were synced when they changed, so everything appended so far
+ * becomes durable. */
 static int sync_active(fl_seglog *log)
 {
     if (!log->af)
@@ -425,10 +467,62 @@ static int sync_active(fl_seglog *log)
     int rc = f_sync(log, log->af);
     if (rc)
         return poison(log, rc, "segment sync");
-    log->durable_recno = log->next_recno - 1;
-    log->unsynced = 0;
-    fl_rt_timer_cancel(log->rt, log->batch_timer);
-    log->batch_timer = 0;
+    active_seg(log)->dirty = 0;
+    all_durable(log);
+    return 0;
+}
+
+/* Sync every segment with unsynced bytes, oldest first and the active one
+ * last, then the directory when entries were created or removed since it was
+ * last synced: everything appended so far becomes durable. Under always and
+ * batch only the active segment can be unsynced; under none (and at open)
+ * any can. Returns the file layer's code with *failed_sync set when a sync
+ * failed (the caller poisons the log or fails the open) and clear when a
+ * sealed segment could not be opened (nothing is lost: it stays dirty). */
+static int sync_everything(fl_seglog *log, int *failed_sync)
+{
+    *failed_sync = 0;
+    for (size_t i = 0; i + 1 < log->nsegs; i++) {
+        seg *s = &log->segs[i];
+        if (!s->dirty)
+            continue;
+        char path[PATH_CAP];
+        seg_path(log, s->id, 0, path, sizeof path);
+        fl_file *f = NULL;
+        int rc = f_open(log, path, FL_FILE_READ, &f);
+        if (rc) {
+            set_err(log, "open %s to sync it: %s", path, fl_strerror(rc));
+            return rc;
+        }
+        rc = f_sync(log, f);
+        f_close(log, f);
+        if (rc) {
+            set_err(log, "sync %s: %s", path, fl_strerror(rc));
+            *failed_sync = 1;
+            return rc;
+        }
+        s->dirty = 0;
+    }
+    seg *a = active_seg(log);
+    if (log->af && (log->unsynced || a->dirty)) {
+        int rc = f_sync(log, log->af);
+        if (rc) {
+            set_err(log, "sync of the newest segment: %s", fl_strerror(rc));
+            *failed_sync = 1;
+            return rc;
+        }
+        a->dirty = 0;
+    }
+    if (log->dir_dirty) {
+        int rc = d_sync(log);
+        if (rc) {
+            set_err(log, "directory sync: %s", fl_strerror(rc));
+            *failed_sync = 1;
+            return rc;
+        }
+        log->dir_dirty = 0;
+    }
+    all_durable(log);
     return 0;
 }
 
@@ -483,7 +577,8 @@ static int create_segment(fl_seglog *log)
     log->max_id = h.segment_id;
     const char *step = "write header";
     rc = f_write(log, f, 0, hdr, sizeof hdr);
-    if (rc == 0) {
+    int unsynced = log->o.sync == FL_SYNC_NONE; /* none: the owner's sync does it */
+    if (rc == 0 && !unsynced) {
         step = "sync";
         rc = f_sync(log, f);
         if (rc == 0) {
@@ -506,7 +601,8 @@ static int create_segment(fl_seglog *log)
                  0,
                  NULL,
                  0,
-                 0};
+                 0,
+                 unsynced};
         rc = index_alloc(&s, log->o.segment_size);
         if (rc == 0 && (rc = push_seg(log, &s)) != 0)
             free(s.idx);
@@ -515,15 +611,18 @@ static int create_segment(fl_seglog *log)
         set_err(log, "create %s: %s: %s", path, step, fl_strerror(rc));
         f_close(log, f);
         f_unlink(log, path);
+        log->dir_dirty |= unsynced;
         return rc;
     }
     f_close(log, log->af);
     log->af = f;
+    log->dir_dirty |= unsynced;
     return 0;
 }
 
-/* Write the seal at the end of segment `s` (open as `f`) and sync it. */
-static int write_seal(fl_seglog *log, seg *s, fl_file *f)
+/* Write the seal at the end of segment `s` (open as `f`) and sync it, or
+ * with `sync` 0 leave it unsynced (marked dirty). */
+static int write_seal(fl_seglog *log, seg *s, fl_file *f, int sync)
 {
     uint8_t rec[FL_SEAL_RECORD_SIZE];
     int rc = fl_record_encode_seal(rec, sizeof rec, s->salt, s->first_recno, s->last_recno);
@@ -535,11 +634,11 @@ static int write_seal(fl_seglog *log, seg *s, fl_file *f)
         set_err(log, "seal %016llx.seg: %s", (unsigned long long)s->id, fl_strerror(rc));
         return rc;
     }
-    rc = f_sync(log, f);
-    if (rc)
+    if (sync && (rc = f_sync(log, f)) != 0)
         return poison(log, rc, "seal sync");
     s->end += sizeof rec;
     s->sealed = 1;
+    s->dirty |= !sync;
     return 0;
 }
 
@@ -547,14 +646,21 @@ static int rotate(fl_seglog *log)
 {
     seg *a = active_seg(log);
     if (a && !a->sealed) {
-        int rc = write_seal(log, a, log->af);
+        if (log->o.sync == FL_SYNC_NONE) {
+            /* Nothing is synced: the segment keeps its unsynced records for
+             * the owner's next fl_seglog_sync. */
+            int rc = write_seal(log, a, log->af, 0);
+            if (rc)
+                return rc;
+            log->unsynced = 0; /* the records count in a->dirty now */
+            return create_segment(log);
+        }
+        int rc = write_seal(log, a, log->af, 1);
         if (rc)
             return rc;
         /* the seal's sync made every record so far durable */
-        log->durable_recno = log->next_recno - 1;
-        log->unsynced = 0;
-        fl_rt_timer_cancel(log->rt, log->batch_timer);
-        log->batch_timer = 0;
+        a->dirty = 0;
+        all_durable(log);
         schedule_notify(log);
     }
     return create_segment(log);
@@ -1018,7 +1124,7 @@ static int recover_one(recovery *rv, uint64_t id, int is_last, int *outcome, fl_
             seg_path(log, prev->id, 0, ppath, sizeof ppath);
             rc = f_open(log, ppath, FL_FILE_READ | FL_FILE_WRITE, &pf);
             if (rc == 0)
-                rc = write_seal(log, prev, pf);
+                rc = write_seal(log, prev, pf, 1); /* a repair: synced in every mode */
             f_close(log, pf);
             if (rc) {
                 f_close(log, f);
@@ -1028,7 +1134,9 @@ static int recover_one(recovery *rv, uint64_t id, int is_last, int *outcome, fl_
     }
 
     /* records */
-    seg s = {id, h.salt, h.first_recno, h.first_recno - 1, FL_SEG_HEADER_SIZE, 0, 0, NULL, 0, 0};
+    /* dirty: a process crash may have left any of it unsynced (open syncs
+     * every segment it keeps) */
+    seg s = {id, h.salt, h.first_recno, h.first_recno - 1, FL_SEG_HEADER_SIZE, 0, 0, NULL, 0, 0, 1};
     rc = index_alloc(&s, size > log->o.segment_size ? size : log->o.segment_size);
     if (rc) {
         f_close(log, f);
@@ -1121,18 +1229,21 @@ static int recover(fl_seglog *log, recovery *rv)
         stopped = outcome == SEG_STOP;
     }
     free(l.ids);
-    if (rc == 0 && rv->dir_dirty)
-        rc = d_sync(log);
-    /* After a process crash the newest segment's records may still be only
-     * in the cache: make what recovery read durable, so durable_recno is
-     * true from the start. */
-    if (rc == 0 && log->af && (rc = f_sync(log, log->af)) != 0)
-        set_err(log, "sync of the newest segment: %s", fl_strerror(rc));
     if (rc)
         return rc;
     if (log->nsegs == 0)
         log->next_recno = 1;
-    log->durable_recno = log->next_recno - 1;
+    /* After a process crash any segment may still be only in the cache
+     * (under none nothing syncs a segment when it is sealed): make what
+     * recovery read durable, in every mode, so durable_recno is true from
+     * the start and a later deletion never loses what was durable. The
+     * directory goes last, after the segments it names (under none their
+     * creation may never have been synced). */
+    log->dir_dirty = rv->dir_dirty || log->nsegs > 0;
+    int failed_sync = 0;
+    rc = sync_everything(log, &failed_sync);
+    if (rc)
+        return rc;
     log->notified_recno = log->durable_recno;
     return 0;
 }
@@ -1368,11 +1479,10 @@ int fl_seglog_sync(fl_seglog *log)
         return FL_E_INVAL;
     if (log->poisoned)
         return FL_E_SYNC_FAILED;
-    if (log->unsynced) {
-        int rc = sync_active(log);
-        if (rc)
-            return rc;
-    }
+    int failed_sync = 0;
+    int rc = sync_everything(log, &failed_sync);
+    if (rc)
+        return failed_sync ? poison(log, rc, "sync") : rc;
     notify_durable(log);
     return 0;
 }
@@ -1444,6 +1554,10 @@ int fl_seglog_delete_before(fl_seglog *log, uint64_t recno)
         free(log->segs[i].idx);
     memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
     log->nsegs -= k;
+    if (log->o.sync == FL_SYNC_NONE) {
+        log->dir_dirty = 1; /* the owner's next fl_seglog_sync makes it durable */
+        return rc;
+    }
     int src = d_sync(log);
     if (src)
         return poison(log, src, "directory sync");

@@ -21,12 +21,27 @@
  *   FL_SYNC_BATCH   appends are synced together when the batch window (a
  *                   runtime timer armed by the first unsynced append) fires,
  *                   or at once when batch_count unsynced appends pile up;
- *   FL_SYNC_NONE    never synced except by fl_seglog_sync, rotation and close
- *                   (survives a process crash, not a power loss).
+ *   FL_SYNC_NONE    the log never syncs on its own: not on append, not at
+ *                   rotation, not when it creates or deletes a segment, not
+ *                   at close. Only fl_seglog_sync syncs, and it makes every
+ *                   append so far durable (every segment sealed since the
+ *                   last sync, the active one, then the directory).
+ *                   Everything survives a process crash (appends, seals,
+ *                   creations and deletions are all in the OS before the
+ *                   call returns); after a power loss only what the last
+ *                   fl_seglog_sync covered is certain, and any segment may
+ *                   come back damaged, cut short, empty or missing (a
+ *                   deleted one may come back). Recovery still never yields
+ *                   a damaged record in any mode and reports (and
+ *                   quarantines) what it dropped; strict and
+ *                   tolerate_torn_tail may then refuse to open with
+ *                   FL_E_DAMAGED, as they do for any damage they refuse.
  * After every successful sync the owner's on_durable callback (from the
  * runtime loop, never inside an fl_seglog call except fl_seglog_sync itself
- * — see its contract) learns the highest durable record number. Creating,
- * rotating and deleting segments also syncs the directory. A failed sync
+ * — see its contract) learns the highest durable record number. Under
+ * always and batch, creating, rotating and deleting segments also syncs the
+ * sealed segment and the directory. Open syncs what recovery kept, and its
+ * repairs, in every mode. A failed sync
  * poisons the log: every later call returns FL_E_SYNC_FAILED; close and
  * reopen (recovery) is the only way on.
  *
@@ -128,11 +143,16 @@ typedef struct fl_seglog_iov {
 int fl_seglog_appendv(fl_seglog *log, unsigned type, const fl_seglog_iov *iov, size_t n,
                       uint64_t *recno);
 
-/* Make every append so far durable now; calls on_durable before returning
- * when something new became durable. */
+/* Make every append so far durable now, whatever the policy (under none
+ * that includes the segments sealed since the last sync and the directory
+ * entries created or removed since); calls on_durable before returning when
+ * something new became durable. A sealed segment that cannot be opened to
+ * sync it returns the file layer's code (nothing poisoned); a failed sync
+ * poisons the log. */
 int fl_seglog_sync(fl_seglog *log);
 
-/* Seal the active segment and start a new one. */
+/* Seal the active segment and start a new one (synced per policy, as an
+ * append's rotation). */
 int fl_seglog_rotate(fl_seglog *log);
 
 /* Number the next append will get, and the highest durable one. */
@@ -160,7 +180,8 @@ typedef int (*fl_seglog_segment_fn)(void *arg, const fl_seglog_segment *seg);
 int fl_seglog_segments(fl_seglog *log, fl_seglog_segment_fn fn, void *arg);
 
 /* Delete every segment whose records are all below `recno` (never the
- * active one); the directory is synced. Used for retention and pruning. */
+ * active one); the directory is synced (under none: by the next
+ * fl_seglog_sync). Used for retention and pruning. */
 int fl_seglog_delete_before(fl_seglog *log, uint64_t recno);
 
 /* Read records with number >= from_recno, in order, calling fn until it
