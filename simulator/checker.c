@@ -442,9 +442,17 @@ typedef struct viol {
     int32_t ctx_client;
 } viol;
 
+/* A jump of the UTC clock (advance_clock) at virtual time t_us; cum_us is
+ * the total of every jump up to and including this one. */
+typedef struct clock_jump {
+    uint64_t t_us, cum_us;
+} clock_jump;
+
 struct sim_checker {
     uint32_t run_mask, pass_mask, fire_mask;
     int64_t start_unix_us;
+    clock_jump *jumps; /* in time order */
+    size_t njumps, capjumps;
     uint64_t recovery_us, grace_us;
     size_t ctx_max, ctx_before, max_viol;
     chk_client *clients; /* sorted by name */
@@ -611,14 +619,37 @@ static subpub *sub_pub(chk_sub *s, uint64_t pub)
     return kv_get((void **)&s->pubs, &s->npubs, &s->cappubs, sizeof *s->pubs, pub);
 }
 
+/* The broker's UTC clock at virtual time t: start + t + every clock jump
+ * made by then. */
 static int64_t utc_of(const sim_checker *chk, uint64_t t_us)
 {
-    return chk->start_unix_us + (int64_t)t_us;
+    uint64_t cum = 0;
+    for (size_t i = chk->njumps; i-- > 0;)
+        if (chk->jumps[i].t_us <= t_us) {
+            cum = chk->jumps[i].cum_us;
+            break;
+        }
+    return chk->start_unix_us + (int64_t)t_us + (int64_t)cum;
 }
 
+/* The virtual time at which the broker clock read `ts` (the inverse of
+ * utc_of). A timestamp inside the UTC span a jump skipped maps to the
+ * jump's time. */
 static uint64_t utc_to_virtual(const sim_checker *chk, int64_t ts)
 {
-    return ts > chk->start_unix_us ? (uint64_t)(ts - chk->start_unix_us) : 0;
+    uint64_t next_t = UINT64_MAX; /* time of the jump that ends the segment */
+    for (size_t i = chk->njumps + 1; i-- > 0;) {
+        uint64_t t0 = i ? chk->jumps[i - 1].t_us : 0;
+        uint64_t cum = i ? chk->jumps[i - 1].cum_us : 0;
+        int64_t seg0 = chk->start_unix_us + (int64_t)t0 + (int64_t)cum;
+        if (ts >= seg0 || i == 0) {
+            int64_t v = ts - chk->start_unix_us - (int64_t)cum;
+            uint64_t vu = v > 0 ? (uint64_t)v : 0;
+            return vu < next_t ? vu : next_t;
+        }
+        next_t = t0;
+    }
+    return 0;
 }
 
 /* ---- event rings and formatting ------------------------------------------- */
@@ -1047,6 +1078,22 @@ static int resolve_begin(const fl_bm_list *src, int64_t now_ts, fl_bm_list *dst)
     return 0;
 }
 
+/* The begin points of a bookmark / range subscription, NOW resolved to the
+ * broker clock at its start time (again after a clock jump). */
+static int sub_resolve_begin(const sim_checker *chk, chk_sub *s)
+{
+    if (s->kind == SIM_CHK_SUB_LIVE)
+        return 0;
+    const fl_bm_list *b = s->kind == SIM_CHK_SUB_RANGE ? &s->sel.begin : &s->sel.points;
+    int64_t now = utc_of(chk, s->start_us);
+    fl_bm_list_free(&s->begin_lo);
+    fl_bm_list_free(&s->begin_hi);
+    int rc = resolve_begin(b, now, &s->begin_lo);
+    if (!rc)
+        rc = resolve_begin(b, now + (int64_t)chk->grace_us, &s->begin_hi);
+    return rc;
+}
+
 static int sub_init(sim_checker *chk, chk_sub *s, const sim_checker_sub_cfg *sc, char *err,
                     size_t errcap)
 {
@@ -1077,12 +1124,7 @@ static int sub_init(sim_checker *chk, chk_sub *s, const sim_checker_sub_cfg *sc,
         return rc;
     }
     s->kind = s->sel.kind == FL_BM_SEL_RANGE ? SIM_CHK_SUB_RANGE : SIM_CHK_SUB_BOOKMARK;
-    const fl_bm_list *b = s->kind == SIM_CHK_SUB_RANGE ? &s->sel.begin : &s->sel.points;
-    int64_t now = utc_of(chk, sc->start_us);
-    rc = resolve_begin(b, now, &s->begin_lo);
-    if (!rc)
-        rc = resolve_begin(b, now + (int64_t)chk->grace_us, &s->begin_hi);
-    return rc;
+    return sub_resolve_begin(chk, s);
 }
 
 static int check_config(const sim_checker_config *cfg, char *err, size_t errcap)
@@ -1281,6 +1323,7 @@ void sim_checker_free(sim_checker *chk)
     pubsets_free(&chk->expired);
     free(chk->errs);
     free(chk->faults);
+    free(chk->jumps);
     for (size_t i = 0; i < chk->nxerr; i++) {
         free((char *)chk->xerr[i].name);
         free((char *)chk->xerr[i].client);
@@ -1917,6 +1960,32 @@ int sim_checker_fault(sim_checker *chk, uint64_t t_us, uint64_t id, const char *
     f->open = false;
     int rc = liveness_heal(chk, t_us);
     return rc ? rc : chk->oom;
+}
+
+int sim_checker_clock_jump(sim_checker *chk, uint64_t t_us, uint64_t by_us)
+{
+    if (chk->feeding || chk->finished)
+        return FL_E_STATE;
+    if (chk->njumps && t_us < chk->jumps[chk->njumps - 1].t_us)
+        return FL_E_INVAL;
+    if (chk->njumps == chk->capjumps) {
+        size_t nc = chk->capjumps ? chk->capjumps * 2 : 4;
+        clock_jump *j = realloc(chk->jumps, nc * sizeof *j);
+        if (!j)
+            return FL_E_NOMEM;
+        chk->jumps = j;
+        chk->capjumps = nc;
+    }
+    uint64_t cum = chk->njumps ? chk->jumps[chk->njumps - 1].cum_us : 0;
+    chk->jumps[chk->njumps++] = (clock_jump){t_us, cum + by_us};
+    /* NOW of a subscription that starts from here on is read on the new clock */
+    for (size_t i = 0; i < chk->nsubs; i++)
+        if (chk->subs[i].start_us >= t_us) {
+            int rc = sub_resolve_begin(chk, &chk->subs[i]);
+            if (rc)
+                return rc;
+        }
+    return 0;
 }
 
 int sim_checker_unpersisted(sim_checker *chk, uint64_t t_us, const char *client, uint64_t count)

@@ -15,7 +15,8 @@
  * Message identity is (publisher id, sequence); the publisher id is
  * fl_publisher_id(client name). Journal and bookmark timestamps (`ts_us`)
  * are UTC microseconds (the broker's receipt time = scenario start + virtual
- * time); event times (`t_us`) are virtual microseconds since zero.
+ * time + the clock jumps made by then, sim_checker_clock_jump); event times
+ * (`t_us`) are virtual microseconds since zero.
  *
  * THE CHECKS (names as in scenario-format.md `expect`):
  *
@@ -318,6 +319,12 @@ typedef enum sim_chk_fault_phase {
  * index). kind and target are for the report ("crash_client", "pub-1"). */
 int sim_checker_fault(sim_checker *chk, uint64_t t_us, uint64_t id, const char *kind,
                       const char *target, sim_chk_fault_phase phase);
+
+/* The UTC clock jumped forward by `by_us` at t_us (advance_clock). Journal
+ * and bookmark timestamps after it are read on the new clock, and
+ * violations dated from them are expressed in virtual time accordingly.
+ * Jumps come in time order (FL_E_INVAL otherwise). */
+int sim_checker_clock_jump(sim_checker *chk, uint64_t t_us, uint64_t by_us);
 
 /* The client's unpersisted count at the end of the run (last call wins). */
 int sim_checker_unpersisted(sim_checker *chk, uint64_t t_us, const char *client, uint64_t count);

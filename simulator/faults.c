@@ -666,6 +666,7 @@ static void apply(sim_run *r, rn_fault *rf)
         break;
     case SIM_FAULT_ADVANCE_CLOCK:
         sim_clock_jump(r->ctx, f->by_us);
+        sim_checker_clock_jump(r->chk, sim_now(r->ctx), f->by_us);
         for (size_t i = 0; i < r->sc->nbrokers; i++)
             if (r->brokers[i].b)
                 rn_broker_run_retention(r->brokers[i].b);

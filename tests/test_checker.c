@@ -740,6 +740,40 @@ static void test_gap_window_now_and_end(void **state)
 }
 
 /* Gaps are kept up to a cap; past it the last one widens and still covers. */
+/* After advance_clock the broker's timestamps run ahead of virtual time:
+ * violations dated from them land inside the run, and NOW of a
+ * subscription that starts after the jump is read on the new clock. */
+static void test_clock_jump_dating(void **state)
+{
+    fx *f = *state;
+    const uint64_t jump = S(7200);
+    fx_init(f, SIM_STORE_FILE, SIM_SYNC_ALWAYS);
+    fx_sub(f, "s1", "recent");
+    f->subs[1] = (sim_checker_sub_cfg){"sub-1", "now", "orders", "0|1|", S(300)};
+    f->cfg.nsubs = 2;
+    fx_new(f);
+    assert_int_equal(sim_checker_clock_jump(f->chk, S(100), jump), 0);
+    assert_int_equal(sim_checker_clock_jump(f->chk, S(50), 1), FL_E_INVAL); /* out of order */
+    assert_int_equal(sim_checker_journal_begin(f->chk, "a"), 0);
+    /* seq 1 at 50 s (before the jump), 2 at 200 s, 3 at 400 s (after it);
+     * nothing delivered, no gap */
+    assert_int_equal(sim_checker_journal_message(f->chk, "a", "orders", f->pub, 1, TS(S(50))), 0);
+    assert_int_equal(
+        sim_checker_journal_message(f->chk, "a", "orders", f->pub, 2, TS(S(200) + jump)), 0);
+    assert_int_equal(
+        sim_checker_journal_message(f->chk, "a", "orders", f->pub, 3, TS(S(400) + jump)), 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(1800)), 0);
+    /* s1 owes 1, 2, 3; "now" (from 300 s) owes only 3 */
+    assert_int_equal(fired(f, GAPS), 4);
+    uint64_t want[2][3] = {{S(50), S(200), S(400)}, {0, 0, S(400)}};
+    for (size_t k = 0; k < sim_checker_violation_count(f->chk); k++) {
+        const sim_checker_violation *v = sim_checker_violation_at(f->chk, k);
+        assert_true(v->t_us <= S(1800));
+        size_t si = strcmp(v->sub_id, "s1") == 0 ? 0 : 1;
+        assert_int_equal(v->t_us, want[si][v->sequence - 1]);
+    }
+}
+
 static void test_gap_cap(void **state)
 {
     fx *f = *state;
@@ -1234,6 +1268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_not_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_window_now_and_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_jump_dating, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness_never_persisted, setup, teardown),

@@ -370,6 +370,41 @@ static void never_discard_survives_redelivery(void **state)
     assert_int_equal(verdict(f, 2), SIM_CHK_PASS); /* no_duplicates */
 }
 
+/* The silent `now` expiry policy (unsafe-expired-bookmark-now-silent):
+ * the subscriber is down across a 2 h clock jump. */
+#define SILENT_EXPIRY(policy, count)                                                               \
+    "{'name': 'x', 'duration': '30m', 'brokers': {'a': {'topics': {'orders': {'journal': true}},"  \
+    " 'journal': {'segment_age': '1m', 'retention': '1h'}, 'expired_bookmark': '" policy "'}},"    \
+    "'clients': {'pub': {'servers': ['a'], 'publish': [{'topic': 'orders', 'count': " count ","    \
+    " 'rate': '1/s', 'size': '100B'}]},"                                                           \
+    " 'sub': {'servers': ['a'], 'bookmark_store': {'type': 'file', 'sync': 'always'},"             \
+    " 'subscribe': [{'topic': 'orders', 'sub_id': 's1', 'bookmark': 'recent'}]}},"                 \
+    "'faults': [{'at': '100s', 'kind': 'crash_client', 'target': 'sub', 'restart_after': '10m'},"  \
+    " {'at': '4m', 'kind': 'advance_clock', 'by': '2h'}],"                                         \
+    "'expect': {'recovery': '1m', 'violations': ['gaps_reported']}}"
+
+/* Violations dated from journal timestamps land inside the run after a
+ * clock jump (the checker is told about advance_clock). */
+static void violations_dated_in_virtual_time_after_clock_jump(void **state)
+{
+    fx *f = *state;
+    load_run(f, SILENT_EXPIRY("now", "1200"));
+    assert_true(sim_run_passed(f->run));
+    const sim_checker *chk = sim_run_checker(f->run);
+    const sim_run_figures *g = sim_run_get_figures(f->run);
+    assert_true(sim_checker_violation_count(chk) > 0);
+    for (size_t i = 0; i < sim_checker_violation_count(chk); i++) {
+        const sim_checker_violation *v = sim_checker_violation_at(chk, i);
+        if (v->t_us > g->virtual_us)
+            fail_msg("violation %zu (seq %llu) dated %llu, after the run's end %llu", i,
+                     (unsigned long long)v->sequence, (unsigned long long)v->t_us,
+                     (unsigned long long)g->virtual_us);
+        /* message k is published at k-1 s; the 2 h jump is not in its date */
+        assert_true(v->t_us >= (v->sequence - 1) * 1000000u);
+        assert_true(v->t_us < (v->sequence - 1) * 1000000u + 1000000u);
+    }
+}
+
 /* Determinism: the same scenario and seed give the same history hash; the
  * seed option overrides the scenario's. */
 static void determinism_same_hash(void **state)
@@ -494,6 +529,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(liveness_fails_without_a_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(app_model_discard_stop_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(never_discard_survives_redelivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(violations_dated_in_virtual_time_after_clock_jump, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(determinism_same_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(concrete_scenario_reproduces, setup, teardown),
         cmocka_unit_test_setup_teardown(unrunnable_scenarios, setup, teardown),
