@@ -698,6 +698,221 @@ static void test_sync_none(void **state)
     assert_got_range(f, 1, 20);
 }
 
+/* Under none the log syncs nothing on its own: appends, rotations, segment
+ * creation and deletion and close all succeed while every file and
+ * directory sync would fail. */
+static void test_sync_none_never_syncs_on_its_own(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_NONE;
+    f->o.segment_size = 1100; /* 7 records per segment */
+    assert_int_equal(fx_open(f), 0);
+    assert_int_equal(sim_disk_inject_io_error(f->disk, SIM_DISK_OP_SYNC, 1, true, NULL), 0);
+    assert_int_equal(sim_disk_inject_io_error(f->disk, SIM_DISK_OP_DIR_SYNC, 1, true, NULL), 0);
+    append_n(f, 40);
+    assert_int_equal(fl_seglog_rotate(f->log), 0);
+    append_n(f, 2);
+    assert_int_equal(segments(f).n, 7);
+    assert_int_equal(fl_seglog_delete_before(f->log, 22), 0);
+    assert_int_equal(segments(f).n, 4);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000000);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 0);
+    assert_int_equal(f->durable_calls, 0);
+    /* only the owner's sync syncs, and it fails here */
+    assert_int_equal(fl_seglog_sync(f->log), FL_E_SYNC_FAILED);
+    fx_close(f);
+    sim_disk_clear_faults(f->disk);
+    /* a process crash keeps everything, deletions included */
+    fx_crash(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 22, 42);
+    assert_report_clean(f);
+}
+
+/* fl_seglog_sync under none makes every append durable, also those in
+ * segments sealed since the last sync, and the directory entries. */
+static void test_sync_none_sync_covers_sealed_segments(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_NONE;
+    f->o.segment_size = 1100;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 5);
+    assert_int_equal(fl_seglog_sync(f->log), 0);
+    assert_int_equal(f->durable_seen, 5);
+    append_n(f, 30); /* four rotations since the sync */
+    assert_int_equal(fl_seglog_delete_before(f->log, 8), 0);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 5);
+    assert_int_equal(fl_seglog_sync(f->log), 0);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 35);
+    assert_int_equal(f->durable_seen, 35);
+    append_n(f, 3);
+    fx_power_loss_exact(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 8, 35); /* the deletion was made durable too */
+    assert_report_clean(f);
+}
+
+/* After a process crash, open makes what it kept durable: a power loss right
+ * after the reopen loses nothing, even of segments sealed unsynced. */
+static void test_sync_none_open_syncs_what_it_kept(void **state)
+{
+    fx *f = *state;
+    f->o.sync = FL_SYNC_NONE;
+    f->o.segment_size = 1100;
+    assert_int_equal(fx_open(f), 0);
+    append_n(f, 30);
+    fx_crash(f);
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 30);
+    assert_int_equal(fl_seglog_durable_recno(f->log), 30);
+    fx_power_loss_exact(f);
+    f->o.recovery = FL_RECOVERY_STRICT;
+    assert_int_equal(fx_open(f), 0);
+    assert_got_range(f, 1, 30);
+    assert_report_clean(f);
+}
+
+/* How a none-policy power loss is made in test_none_power_loss_matrix. */
+enum none_loss {
+    NL_EXACT,     /* every unsynced write and entry lost */
+    NL_TEAR,      /* PRNG prefix of the pending writes, the last torn */
+    NL_DIR_EXACT, /* as a file system that wrote the directory but no data */
+    NL_DIR_TEAR,  /* ... and a PRNG prefix of the data */
+    NL_COUNT
+};
+
+static uint64_t xorshift(void *arg)
+{
+    uint64_t *x = arg;
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+#define NL_SYNCED   10 /* records made durable by fl_seglog_sync */
+#define NL_APPENDED 40 /* records appended in all (several rotations) */
+
+/* Check one recovery after a none-policy power loss: never a damaged record
+ * (collect checks every payload), numbers increasing, the synced ones kept
+ * where the mode keeps anything, every drop reported. Returns the open's
+ * result. */
+static int check_none_recovery(fx *f, int mode, enum none_loss how)
+{
+    int rc = fx_open(f);
+    if (rc != 0) {
+        /* refusing is the documented outcome of strict and tolerate */
+        assert_int_equal(rc, FL_E_DAMAGED);
+        assert_true(mode == FL_RECOVERY_STRICT || mode == FL_RECOVERY_TOLERATE_TORN_TAIL);
+        assert_true(f->err[0] != '\0');
+        /* a clean loss (every write whole, no stray entry) is not damage */
+        assert_true(how != NL_EXACT);
+        return rc;
+    }
+    for (size_t i = 1; i < f->ngot; i++)
+        assert_true(f->got[i] > f->got[i - 1]);
+    assert_true(f->ngot >= NL_SYNCED);
+    for (size_t i = 0; i < NL_SYNCED; i++)
+        assert_int_equal(f->got[i], i + 1);
+    if (f->ngot)
+        assert_true(f->got[f->ngot - 1] <= NL_APPENDED);
+    uint64_t last = f->ngot ? f->got[f->ngot - 1] : 0;
+    uint64_t next = fl_seglog_next_recno(f->log);
+    assert_true(next > last);
+    /* every number below next that was not yielded (salvage: a gap between
+     * segments or inside one, or a kept segment with no records left) is
+     * counted as dropped */
+    uint64_t gaps = next - 1 - f->ngot;
+    if (f->rep.records_dropped < gaps)
+        fail_msg("mode %d loss %d: %llu numbers missing, %llu reported dropped (%s)", mode,
+                 (int)how, (unsigned long long)gaps, (unsigned long long)f->rep.records_dropped,
+                 f->rep.text);
+    if (gaps)
+        assert_int_equal(mode, FL_RECOVERY_SALVAGE);
+    assert_int_equal(f->rep.bytes_quarantined, f->rep.bytes_dropped);
+    if (f->rep.records_dropped || f->rep.bytes_dropped)
+        assert_true(f->rep.text[0] != '\0');
+    if (how == NL_EXACT)
+        assert_report_clean(f);
+    return 0;
+}
+
+/* Under none, a power loss after several rotations and a deletion, in every
+ * recovery mode and four flavours of loss: nothing damaged is ever
+ * returned, what was synced survives wherever the mode keeps the log, drops
+ * are reported, and the log goes on working. */
+static void test_none_power_loss_matrix(void **state)
+{
+    static const int modes[] = {FL_RECOVERY_STRICT, FL_RECOVERY_TOLERATE_TORN_TAIL,
+                                FL_RECOVERY_POINT_IN_TIME, FL_RECOVERY_SALVAGE};
+    (void)state;
+    unsigned refused = 0;
+    for (int how = NL_EXACT; how < NL_COUNT; how++) {
+        unsigned seeds = how == NL_EXACT || how == NL_DIR_EXACT ? 1 : 25;
+        for (unsigned seed = 1; seed <= seeds; seed++) {
+            for (size_t m = 0; m < 4; m++) {
+                void *st = NULL;
+                assert_int_equal(setup(&st), 0);
+                fx *f = st;
+                f->o.sync = FL_SYNC_NONE;
+                f->o.segment_size = 1100; /* 7 records per segment */
+                f->o.recovery = modes[m];
+                assert_int_equal(fx_open(f), 0);
+                append_n(f, NL_SYNCED);
+                assert_int_equal(fl_seglog_sync(f->log), 0);
+                append_n(f, NL_APPENDED - NL_SYNCED);
+                assert_true(segments(f).n >= 5);
+                if (how == NL_EXACT || how == NL_TEAR) /* deleted ones may come back */
+                    assert_int_equal(fl_seglog_delete_before(f->log, 15), 0);
+                sim_node_crash(f->node);
+                fx_close(f);
+                if (how == NL_DIR_EXACT || how == NL_DIR_TEAR)
+                    assert_int_equal(sim_disk_dir_sync(f->disk, DIR), 0);
+                uint64_t x = 0x9e3779b97f4a7c15ull * seed + (uint64_t)m;
+                if (how == NL_EXACT || how == NL_DIR_EXACT)
+                    sim_disk_power_loss_exact(f->disk);
+                else
+                    sim_disk_power_loss(f->disk, xorshift, &x);
+                assert_int_equal(sim_node_restart(f->node), 0);
+                int rc = check_none_recovery(f, modes[m], (enum none_loss)how);
+                if (rc != 0) {
+                    refused++;
+                    /* salvage opens what strict refused, with the same guarantees */
+                    f->o.recovery = FL_RECOVERY_SALVAGE;
+                    assert_int_equal(
+                        check_none_recovery(f, FL_RECOVERY_SALVAGE, (enum none_loss)how), 0);
+                }
+                /* the log goes on: new records after the survivors, kept by
+                 * a reopen in the same mode (salvage may report its holes
+                 * again, nothing else) */
+                size_t kept = f->ngot;
+                uint64_t next = fl_seglog_next_recno(f->log);
+                append_n(f, 3);
+                assert_int_equal(fl_seglog_sync(f->log), 0);
+                uint64_t *before = malloc(kept * sizeof *before);
+                assert_true(kept == 0 || before != NULL);
+                if (kept)
+                    memcpy(before, f->got, kept * sizeof *before);
+                fx_close(f);
+                assert_int_equal(fx_open(f), 0);
+                assert_int_equal(f->ngot, kept + 3);
+                if (kept)
+                    assert_memory_equal(f->got, before, kept * sizeof *before);
+                for (size_t i = 0; i < 3; i++)
+                    assert_int_equal(f->got[kept + i], next + i);
+                if (f->o.recovery != FL_RECOVERY_SALVAGE)
+                    assert_report_clean(f);
+                free(before);
+                teardown(&st);
+            }
+        }
+    }
+    assert_true(refused > 0); /* the damaging flavours did hit strict */
+}
+
 /* ------------------------------------------------------------------ */
 /* recovery under file faults, in every mode */
 
@@ -1314,6 +1529,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_batch_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_batch_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_none_never_syncs_on_its_own, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_none_sync_covers_sealed_segments, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sync_none_open_syncs_what_it_kept, setup, teardown),
+        cmocka_unit_test(test_none_power_loss_matrix),
         cmocka_unit_test(test_fault_matrix),
         cmocka_unit_test(test_random_power_loss),
         cmocka_unit_test(test_damage_in_older_segment),
