@@ -25,6 +25,17 @@
  * id (binary search, deterministic order); each has a deque of (sequence,
  * record number) of its retained messages, ascending in both because the
  * broker never logs a sequence at or below the publisher's highest.
+ *
+ * Failed syncs. The seglog poisons itself when a file or directory sync
+ * fails (the outcome of the sync is unknown, DESIGN.md: never retry it) but
+ * it has no way to tell its owner when that happens inside its own
+ * group-commit timer: the broker would only find out at its next append,
+ * and a quiet journal would sit with acks waiting forever. So the seglog is
+ * given a wrapper of the journal's runtime that forwards every call and
+ * remembers a failed file_sync / dir_sync (every one of them poisons the log
+ * or fails the open, see seglog.c); the journal then calls the owner's
+ * on_failed from the loop, once. Wrapping the seam, as SQLite's test VFS
+ * wraps a VFS, keeps the seglog untouched and changes no file operation.
  */
 #include "journal.h"
 
@@ -93,6 +104,9 @@ struct sim_journal {
     uint64_t bad_records;
     fl_buf wbuf;
     char err[ERR_CAP];
+    fl_runtime wrt;         /* what the seglog sees: rt with syncs watched */
+    int failed;             /* 0, or FL_E_SYNC_FAILED after a failed sync */
+    fl_timer_id fail_timer; /* on_failed from the loop */
 };
 
 /* ------------------------------------------------------------------ */
@@ -381,6 +395,165 @@ static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *pa
 }
 
 /* ------------------------------------------------------------------ */
+/* the seglog's runtime: forwards everything, watches syncs             */
+
+#define FWD(self) (((sim_journal *)(self))->rt)
+
+static void fail_notify(void *arg)
+{
+    sim_journal *j = arg;
+    j->fail_timer = 0;
+    if (j->o.on_failed)
+        j->o.on_failed(j->o.arg, j->failed);
+}
+
+/* A sync of the log failed: the log is poisoned (or its open fails). */
+static void note_sync_failure(sim_journal *j, const char *what, int rc)
+{
+    if (j->failed)
+        return;
+    j->failed = FL_E_SYNC_FAILED;
+    snprintf(j->err, sizeof j->err, "%s failed: %s", what, fl_strerror(rc));
+    char f[160];
+    snprintf(f, sizeof f, "\"op\":\"%s\",\"error\":\"%s\"", what, fl_err_name(rc));
+    trace(j, "sync_failed", f);
+    if (j->o.on_failed && fl_rt_timer_start(j->rt, 0, fail_notify, j, &j->fail_timer) != 0)
+        j->fail_timer = 0;
+}
+
+static uint64_t w_now(void *self)
+{
+    return fl_rt_now(FWD(self));
+}
+
+static uint64_t w_random(void *self)
+{
+    return fl_rt_random(FWD(self));
+}
+
+static int w_timer_start(void *self, uint64_t delay_us, fl_timer_fn fn, void *arg, fl_timer_id *out)
+{
+    return fl_rt_timer_start(FWD(self), delay_us, fn, arg, out);
+}
+
+static void w_timer_cancel(void *self, fl_timer_id id)
+{
+    fl_rt_timer_cancel(FWD(self), id);
+}
+
+static int w_connect(void *self, const char *uri, const fl_conn_callbacks *cbs, void *arg,
+                     fl_conn_id *out)
+{
+    return FWD(self)->ops->connect(FWD(self)->self, uri, cbs, arg, out);
+}
+
+static int w_send(void *self, fl_conn_id conn, const void *buf, size_t len)
+{
+    return FWD(self)->ops->send(FWD(self)->self, conn, buf, len);
+}
+
+static void w_close(void *self, fl_conn_id conn)
+{
+    FWD(self)->ops->close(FWD(self)->self, conn);
+}
+
+static int w_file_open(void *self, const char *path, int flags, fl_file **out)
+{
+    return FWD(self)->ops->file_open(FWD(self)->self, path, flags, out);
+}
+
+static int w_file_read(void *self, fl_file *f, uint64_t off, void *buf, size_t len, size_t *nread)
+{
+    return FWD(self)->ops->file_read(FWD(self)->self, f, off, buf, len, nread);
+}
+
+static int w_file_write(void *self, fl_file *f, uint64_t off, const void *buf, size_t len)
+{
+    return FWD(self)->ops->file_write(FWD(self)->self, f, off, buf, len);
+}
+
+static int w_file_sync(void *self, fl_file *f)
+{
+    int rc = FWD(self)->ops->file_sync(FWD(self)->self, f);
+    if (rc)
+        note_sync_failure(self, "file_sync", rc);
+    return rc;
+}
+
+static int w_file_truncate(void *self, fl_file *f, uint64_t size)
+{
+    return FWD(self)->ops->file_truncate(FWD(self)->self, f, size);
+}
+
+static int w_file_size(void *self, fl_file *f, uint64_t *size)
+{
+    return FWD(self)->ops->file_size(FWD(self)->self, f, size);
+}
+
+static void w_file_close(void *self, fl_file *f)
+{
+    FWD(self)->ops->file_close(FWD(self)->self, f);
+}
+
+static int w_file_unlink(void *self, const char *path)
+{
+    return FWD(self)->ops->file_unlink(FWD(self)->self, path);
+}
+
+static int w_file_rename(void *self, const char *from, const char *to)
+{
+    return FWD(self)->ops->file_rename(FWD(self)->self, from, to);
+}
+
+static int w_dir_create(void *self, const char *path)
+{
+    return FWD(self)->ops->dir_create(FWD(self)->self, path);
+}
+
+static int w_dir_sync(void *self, const char *path)
+{
+    int rc = FWD(self)->ops->dir_sync(FWD(self)->self, path);
+    if (rc)
+        note_sync_failure(self, "dir_sync", rc);
+    return rc;
+}
+
+static int w_dir_list(void *self, const char *path, fl_dir_entry_fn fn, void *arg)
+{
+    return FWD(self)->ops->dir_list(FWD(self)->self, path, fn, arg);
+}
+
+static void w_trace(void *self, const char *source, const char *event, const char *fields_json)
+{
+    fl_rt_trace(FWD(self), source, event, fields_json);
+}
+
+static const fl_runtime_ops WATCH_OPS = {
+    .version = FL_RUNTIME_OPS_VERSION,
+    .name = "journal",
+    .now = w_now,
+    .random = w_random,
+    .timer_start = w_timer_start,
+    .timer_cancel = w_timer_cancel,
+    .connect = w_connect,
+    .send = w_send,
+    .close = w_close,
+    .file_open = w_file_open,
+    .file_read = w_file_read,
+    .file_write = w_file_write,
+    .file_sync = w_file_sync,
+    .file_truncate = w_file_truncate,
+    .file_size = w_file_size,
+    .file_close = w_file_close,
+    .file_unlink = w_file_unlink,
+    .file_rename = w_file_rename,
+    .dir_create = w_dir_create,
+    .dir_sync = w_dir_sync,
+    .dir_list = w_dir_list,
+    .trace = w_trace,
+};
+
+/* ------------------------------------------------------------------ */
 /* open / close                                                         */
 
 static void on_durable(void *arg, uint64_t recno)
@@ -392,6 +565,7 @@ static void on_durable(void *arg, uint64_t recno)
 
 static void journal_free(sim_journal *j)
 {
+    fl_rt_timer_cancel(j->rt, j->fail_timer);
     for (size_t i = 0; i < j->len; i++)
         free(ent_at(j, i)->payload);
     free(j->ents);
@@ -453,9 +627,10 @@ int sim_journal_open(const sim_journal_options *opts, sim_journal **out, fl_stor
     }
     j->o.dir = j->dir;
     j->o.trace_source = j->source;
+    j->wrt = (fl_runtime){&WATCH_OPS, j};
 
     fl_seglog_options so = FL_SEGLOG_OPTIONS_INIT;
-    so.rt = opts->rt;
+    so.rt = &j->wrt;
     so.dir = j->dir;
     so.kind = FL_SEG_KIND_JOURNAL;
     so.segment_size = opts->segment_size;
@@ -526,6 +701,21 @@ int sim_journal_append(sim_journal *j, const sim_journal_msg *m, uint64_t *recno
 int sim_journal_sync(sim_journal *j)
 {
     return j ? fl_seglog_sync(j->log) : FL_E_INVAL;
+}
+
+int sim_journal_rotate(sim_journal *j)
+{
+    if (!j)
+        return FL_E_INVAL;
+    int rc = fl_seglog_rotate(j->log);
+    if (rc)
+        snprintf(j->err, sizeof j->err, "rotate: %s", fl_seglog_last_error(j->log));
+    return rc;
+}
+
+int sim_journal_failed(const sim_journal *j)
+{
+    return j ? j->failed : FL_E_INVAL;
 }
 
 uint64_t sim_journal_next_recno(const sim_journal *j)

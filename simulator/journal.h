@@ -25,6 +25,13 @@
  * publisher's highest and highest-deleted sequence, so dedupe and expiry
  * survive a restart even when every message of a publisher is gone.
  *
+ * A failed sync (file or directory) is fatal for the journal handle, as
+ * DESIGN.md says of every store: the seglog is poisoned, every later
+ * append / sync / retention returns FL_E_SYNC_FAILED, and the owner learns
+ * it from on_failed (from the runtime loop, once) even when the sync ran in
+ * the group-commit timer. The owner closes the journal and opens it again
+ * (recovery); the in-memory view stays readable until it closes.
+ *
  * Ownership: strings in sim_journal_msg are borrowed for the call (append)
  * or point into the journal (reads; valid until the next append, retention
  * or close). No global state; everything goes through the runtime given in
@@ -66,6 +73,10 @@ typedef struct sim_journal_msg {
 /* Everything up to and including `recno` is durable. */
 typedef void (*sim_journal_durable_fn)(void *arg, uint64_t recno);
 
+/* A sync failed: the journal is unusable for writing (`error` is
+ * FL_E_SYNC_FAILED); close it and open it again. */
+typedef void (*sim_journal_failed_fn)(void *arg, int error);
+
 #define SIM_JOURNAL_OPTIONS_VERSION 1
 typedef struct sim_journal_options {
     int version;             /* SIM_JOURNAL_OPTIONS_VERSION */
@@ -79,12 +90,15 @@ typedef struct sim_journal_options {
     sim_journal_durable_fn on_durable; /* may be NULL; runs from the runtime loop */
     void *arg;
     const char *trace_source; /* history source name; NULL: "journal" */
+    /* may be NULL; runs from the runtime loop, at most once per open
+     * journal, never after sim_journal_close; gets `arg` */
+    sim_journal_failed_fn on_failed;
 } sim_journal_options;
 
 #define SIM_JOURNAL_OPTIONS_INIT                                                                   \
     {                                                                                              \
         SIM_JOURNAL_OPTIONS_VERSION, NULL, "journal", 64ull << 20, 3600000000ull,                  \
-            FL_RECOVERY_POINT_IN_TIME, 0, 0, NULL, NULL, NULL                                      \
+            FL_RECOVERY_POINT_IN_TIME, 0, 0, NULL, NULL, NULL, NULL                                \
     }
 
 /* Open (creating if needed) and recover the journal in opts->dir with the
@@ -108,8 +122,18 @@ void sim_journal_close(sim_journal *j);
  * errors of fl_seglog_append (the journal is then unchanged). */
 int sim_journal_append(sim_journal *j, const sim_journal_msg *m, uint64_t *recno);
 
-/* Make every append durable now (on_durable runs before it returns). */
+/* Make every append durable now (on_durable runs before it returns).
+ * FL_E_SYNC_FAILED once a sync has failed (the journal is then poisoned). */
 int sim_journal_sync(sim_journal *j);
+
+/* Seal the active segment and start a new one (writes, syncs the files and
+ * the directory). The broker does it after a reopen, as RocksDB starts a new
+ * WAL on every open: it proves the disk takes writes and syncs again before
+ * clients are let back in. Errors of fl_seglog_rotate. */
+int sim_journal_rotate(sim_journal *j);
+
+/* 0, or FL_E_SYNC_FAILED when a sync of this journal has failed. */
+int sim_journal_failed(const sim_journal *j);
 
 /* Record numbers: the next append's, the highest durable one, the oldest
  * retained one (next_recno when nothing is retained). */

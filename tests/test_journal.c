@@ -2,7 +2,9 @@
  * the in-memory view, bookmark and timestamp lookups, replay batches,
  * retention (and expiry across a restart), and recovery in every mode after
  * a simulated power loss with a torn tail, a bit flip, a truncation and a
- * zeroed sector: what survives is exactly what the mode promises. */
+ * zeroed sector: what survives is exactly what the mode promises; and a
+ * failed sync: the owner hears of it from the loop (on_failed), the journal
+ * refuses writes, a second handle recovers it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +34,15 @@ typedef struct fx {
     sim_journal_options o;
     uint64_t durable; /* last on_durable value */
     int ndurable;
+    int nfailed, failed_err; /* on_failed calls, last error */
 } fx;
+
+static void on_failed(void *arg, int error)
+{
+    fx *f = arg;
+    f->nfailed++;
+    f->failed_err = error;
+}
 
 static void on_durable(void *arg, uint64_t recno)
 {
@@ -49,6 +59,7 @@ static int setup(void **state)
     assert_int_equal(sim_node_new(f->ctx, "b", &f->node), 0);
     sim_journal_options o = SIM_JOURNAL_OPTIONS_INIT;
     o.on_durable = on_durable;
+    o.on_failed = on_failed;
     o.arg = f;
     f->o = o;
     *state = f;
@@ -543,6 +554,101 @@ static void test_recovery_drops_are_traced(void **state)
     assert_int_equal(summary, 1);
 }
 
+/* ---- failed syncs -------------------------------------------------------- */
+
+/* A sync that fails in the group-commit timer (nobody is inside a journal
+ * call) still reaches the owner, once, from the loop; the poisoned journal
+ * refuses appends, syncs and rotation; a second handle on the same files
+ * recovers every record (nothing was lost: no power loss) and works. */
+static void test_sync_failure_reported_and_reopen(void **state)
+{
+    fx *f = *state;
+    f->o.sync_interval_us = 1000;
+    assert_int_equal(open_j(f), 0);
+    for (uint64_t s = 1; s <= 3; s++)
+        append(f, PUB_A, s, NULL);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_true(f->durable == 3);
+    assert_int_equal(sim_journal_failed(f->j), 0);
+    sim_disk *d = sim_node_disk(f->node);
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_SYNC, 1, false, NULL), 0);
+    append(f, PUB_A, 4, NULL);
+    assert_int_equal(f->nfailed, 0);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_int_equal(f->nfailed, 1);
+    assert_int_equal(f->failed_err, FL_E_SYNC_FAILED);
+    assert_true(f->durable == 3); /* never reported durable */
+    assert_int_equal(sim_journal_failed(f->j), FL_E_SYNC_FAILED);
+    assert_non_null(strstr(sim_journal_last_error(f->j), "file_sync"));
+    uint8_t p = 0;
+    sim_journal_msg m = {0, "t", 1, PUB_A, 5, 0, NULL, 0, 0, &p, 1};
+    assert_int_equal(sim_journal_append(f->j, &m, NULL), FL_E_SYNC_FAILED);
+    assert_int_equal(sim_journal_sync(f->j), FL_E_SYNC_FAILED);
+    assert_int_equal(sim_journal_rotate(f->j), FL_E_SYNC_FAILED);
+    /* the view stays readable until close */
+    assert_int_equal(sim_journal_count(f->j), 4);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_int_equal(f->nfailed, 1); /* once */
+    /* a second handle while the first is still open (how the broker swaps) */
+    sim_journal *old = f->j;
+    f->j = NULL;
+    assert_int_equal(open_j(f), 0);
+    sim_journal_close(old);
+    assert_int_equal(sim_journal_failed(f->j), 0);
+    assert_int_equal(sim_journal_count(f->j), 4);
+    assert_true(sim_journal_highest_seq(f->j, PUB_A) == 4);
+    assert_int_equal(sim_journal_sync(f->j), 0);
+    assert_true(sim_journal_durable_recno(f->j) == 4);
+    size_t segs = sim_journal_segment_count(f->j);
+    assert_int_equal(sim_journal_rotate(f->j), 0);
+    assert_int_equal(sim_journal_segment_count(f->j), segs + 1);
+    append(f, PUB_A, 5, NULL);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_int_equal(f->nfailed, 1);
+    assert_true(sim_journal_durable_recno(f->j) >= 5);
+}
+
+/* A directory sync failing in retention poisons the journal too; a failed
+ * write does not (the journal is intact and takes the next append). */
+static void test_dir_sync_failure_and_write_error(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(open_j(f), 0);
+    append(f, PUB_A, 1, NULL);
+    sim_disk *d = sim_node_disk(f->node);
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_WRITE, 1, false, NULL), 0);
+    uint8_t p = 0;
+    sim_journal_msg m = {0, "t", 1, PUB_A, 2, 0, NULL, 0, 0, &p, 1};
+    assert_int_equal(sim_journal_append(f->j, &m, NULL), FL_E_IO);
+    sim_disk_set_space_budget(d, sim_disk_total_bytes(d));
+    assert_int_equal(sim_journal_append(f->j, &m, NULL), FL_E_NOSPC);
+    sim_disk_set_space_budget(d, UINT64_MAX);
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_int_equal(f->nfailed, 0);
+    assert_int_equal(sim_journal_failed(f->j), 0);
+    append(f, PUB_A, 2, NULL);
+    assert_int_equal(sim_journal_count(f->j), 2);
+    /* rotation syncs the directory: make that fail */
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_DIR_SYNC, 1, false, NULL), 0);
+    assert_int_equal(sim_journal_rotate(f->j), FL_E_SYNC_FAILED);
+    assert_int_equal(f->nfailed, 0); /* not inside the call */
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_int_equal(f->nfailed, 1);
+    assert_non_null(strstr(sim_journal_last_error(f->j), "rotate: "));
+    /* closing before the notification runs: it never runs */
+    sim_journal_close(f->j);
+    f->j = NULL;
+    assert_int_equal(open_j(f), 0);
+    assert_int_equal(sim_journal_count(f->j), 2);
+    append(f, PUB_A, 3, NULL); /* starts a new segment: the old one was sealed */
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_SYNC, 1, false, NULL), 0);
+    assert_int_equal(sim_journal_sync(f->j), FL_E_SYNC_FAILED);
+    sim_journal_close(f->j);
+    f->j = NULL;
+    sim_run_until(f->ctx, sim_now(f->ctx) + 10000);
+    assert_int_equal(f->nfailed, 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -559,6 +665,8 @@ int main(void)
         T(test_recovery_truncate),
         T(test_recovery_zero_sector),
         T(test_recovery_drops_are_traced),
+        T(test_sync_failure_reported_and_reopen),
+        T(test_dir_sync_failure_and_write_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
