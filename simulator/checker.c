@@ -294,6 +294,112 @@ static void *kv_get(void **base, size_t *n, size_t *cap, size_t sz, uint64_t key
     return b + pos * sz;
 }
 
+/* ---- application identity -> sequence maps -------------------------------- */
+
+/* A run of application identities lo..hi mapped to sequences seq0.. in
+ * step (an in-order stream stays one run). */
+typedef struct idrun {
+    uint64_t lo, hi, seq0;
+} idrun;
+
+typedef struct idmap {
+    idrun *v;
+    size_t n, cap;
+} idmap;
+
+/* Identity of message k of workload w (w < 2^24, k < 2^40). */
+#define APP_W_SHIFT 40
+#define APP_K_MASK  ((UINT64_C(1) << APP_W_SHIFT) - 1)
+
+static bool app_key(const sim_checker_app_msg *a, uint64_t *key)
+{
+    if (!a || !a->valid || a->workload >= (1u << 24) || a->index > APP_K_MASK)
+        return false;
+    *key = ((uint64_t)a->workload << APP_W_SHIFT) | a->index;
+    return true;
+}
+
+static void idmap_free(idmap *m)
+{
+    free(m->v);
+    m->v = NULL;
+    m->n = m->cap = 0;
+}
+
+/* Index of the first run with hi >= id (n if none). */
+static size_t idmap_lower(const idmap *m, uint64_t id)
+{
+    size_t a = 0, b = m->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (m->v[mid].hi < id)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a;
+}
+
+/* The sequence `id` maps to: true and *seq, or false. */
+static bool idmap_get(const idmap *m, uint64_t id, uint64_t *seq)
+{
+    size_t i = idmap_lower(m, id);
+    if (i == m->n || m->v[i].lo > id)
+        return false;
+    *seq = m->v[i].seq0 + (id - m->v[i].lo);
+    return true;
+}
+
+/* Map id (absent) to seq. */
+static int idmap_put(idmap *m, uint64_t id, uint64_t seq)
+{
+    size_t i = idmap_lower(m, id);
+    if (i > 0) {
+        idrun *p = &m->v[i - 1];
+        if (p->hi + 1 == id && p->seq0 + (p->hi - p->lo) + 1 == seq) {
+            p->hi = id;
+            return 0;
+        }
+    }
+    if (i < m->n && id + 1 == m->v[i].lo && seq + 1 == m->v[i].seq0) {
+        m->v[i].lo = id;
+        m->v[i].seq0 = seq;
+        return 0;
+    }
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 4;
+        idrun *v = realloc(m->v, nc * sizeof *v);
+        if (!v)
+            return FL_E_NOMEM;
+        m->v = v;
+        m->cap = nc;
+    }
+    memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof *m->v);
+    m->v[i] = (idrun){id, id, seq};
+    m->n++;
+    return 0;
+}
+
+/* Per publisher identity maps, sorted by publisher. */
+typedef struct pubid {
+    uint64_t pub; /* key */
+    idmap ids;
+} pubid;
+
+typedef struct pubids {
+    pubid *v;
+    size_t n, cap;
+} pubids;
+
+static void pubids_free(pubids *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        idmap_free(&p->v[i].ids);
+    free(p->v);
+    p->v = NULL;
+    p->n = p->cap = 0;
+}
+
 /* ---- state ---------------------------------------------------------------- */
 
 typedef enum ev_kind {
@@ -373,6 +479,7 @@ typedef struct subpub {
      * logon of this incarnation); discarded: this incarnation / into a
      * store that kept it across a crash */
     iset all, cur, sess, disc_cur, disc_durable;
+    idmap ids; /* application identity -> the sequence it was delivered as */
     bool has_last;
     uint64_t last_seq;
     bool lv_has, lv_met;
@@ -465,6 +572,7 @@ struct sim_checker {
     journal *journals;
     size_t njournals, capjournals;
     pubsets uni, expired;
+    pubids uni_ids; /* identity -> sequence over the union of the journals */
     err_rec *errs;
     size_t nerrs, caperrs;
     uint64_t errs_dropped;
@@ -652,6 +760,27 @@ static uint64_t utc_to_virtual(const sim_checker *chk, int64_t ts)
     return 0;
 }
 
+/* The checked client whose publisher id is `pub` (-1: none). */
+static int32_t client_of_pub(const sim_checker *chk, uint64_t pub)
+{
+    for (size_t i = 0; i < chk->nclients; i++)
+        if (chk->clients[i].pub == pub)
+            return (int32_t)i;
+    return -1;
+}
+
+/* "pub-1/0/902": the application message `key` of publisher `pub`. */
+static void fmt_app(const sim_checker *chk, uint64_t pub, uint64_t key, char *buf, size_t cap)
+{
+    int32_t ci = client_of_pub(chk, pub);
+    if (ci >= 0)
+        snprintf(buf, cap, "%s/%" PRIu64 "/%" PRIu64, chk->clients[ci].name, key >> APP_W_SHIFT,
+                 key & APP_K_MASK);
+    else
+        snprintf(buf, cap, "%" PRIu64 "/%" PRIu64 "/%" PRIu64, pub, key >> APP_W_SHIFT,
+                 key & APP_K_MASK);
+}
+
 /* ---- event rings and formatting ------------------------------------------- */
 
 static void ring_push(ring *r, const ev_rec *e)
@@ -721,7 +850,12 @@ static void ev_format(const sim_checker *chk, const ev_rec *e, char *buf, size_t
     const char *c = ev_client_name(chk, e);
     switch (e->kind) {
     case EV_PUBLISH:
-        if (e->code == 0)
+        if (e->code == 0 && e->aux) {
+            char app[96];
+            fmt_app(chk, e->pub, e->aux - 1, app, sizeof app);
+            snprintf(buf, cap, "%s %s publish %s seq=%" PRIu64 " accepted (app message %s)", t, c,
+                     ev_topic_name(chk, e), e->seq, app);
+        } else if (e->code == 0)
             snprintf(buf, cap, "%s %s publish %s seq=%" PRIu64 " accepted", t, c,
                      ev_topic_name(chk, e), e->seq);
         else
@@ -1290,6 +1424,7 @@ static void sub_free(chk_sub *s)
         iset_free(&s->pubs[i].sess);
         iset_free(&s->pubs[i].disc_cur);
         iset_free(&s->pubs[i].disc_durable);
+        idmap_free(&s->pubs[i].ids);
     }
     free(s->pubs);
 }
@@ -1321,6 +1456,7 @@ void sim_checker_free(sim_checker *chk)
     free(chk->journals);
     pubsets_free(&chk->uni);
     pubsets_free(&chk->expired);
+    pubids_free(&chk->uni_ids);
     free(chk->errs);
     free(chk->faults);
     free(chk->jumps);
@@ -1403,6 +1539,12 @@ static int note_topic_max(chk_client *c, int32_t topic, uint64_t seq)
 int sim_checker_publish(sim_checker *chk, uint64_t t_us, const char *client, const char *topic,
                         uint64_t seq, int result)
 {
+    return sim_checker_publish_app(chk, t_us, client, topic, seq, result, NULL);
+}
+
+int sim_checker_publish_app(sim_checker *chk, uint64_t t_us, const char *client, const char *topic,
+                            uint64_t seq, int result, const sim_checker_app_msg *app)
+{
     int32_t ci;
     int rc = online_client(chk, client, &ci);
     if (rc)
@@ -1416,6 +1558,9 @@ int sim_checker_publish(sim_checker *chk, uint64_t t_us, const char *client, con
     e.seq = seq;
     e.code = result;
     e.pub = c->pub;
+    uint64_t key;
+    if (app_key(app, &key))
+        e.aux = key + 1;
     chk->fig.published++;
     if (result != 0) {
         chk->fig.refused++;
@@ -1573,6 +1718,13 @@ static void check_range_delivery(sim_checker *chk, const viol_spec *base, chk_su
 int sim_checker_delivery(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id,
                          const sim_checker_msg *m)
 {
+    return sim_checker_delivery_app(chk, t_us, client, sub_id, m, NULL);
+}
+
+int sim_checker_delivery_app(sim_checker *chk, uint64_t t_us, const char *client,
+                             const char *sub_id, const sim_checker_msg *m,
+                             const sim_checker_app_msg *app)
+{
     int32_t ci, si;
     int rc = online_sub(chk, client, sub_id, &ci, &si);
     if (rc)
@@ -1646,6 +1798,21 @@ int sim_checker_delivery(sim_checker *chk, uint64_t t_us, const char *client, co
         if (!sp->has_last || m->sequence > sp->last_seq)
             sp->last_seq = m->sequence;
         sp->has_last = true;
+    }
+    uint64_t key, was;
+    if (app_key(app, &key)) {
+        if (!idmap_get(&sp->ids, key, &was)) {
+            if ((rc = idmap_put(&sp->ids, key, m->sequence)))
+                return rc;
+        } else if (was != m->sequence) {
+            char id[96];
+            fmt_app(chk, m->publisher, key, id, sizeof id);
+            base.check = CK_NO_DUPLICATES;
+            violate(chk, &base,
+                    "%s/%s delivered application message %s twice, as sequences %" PRIu64
+                    " and %" PRIu64,
+                    cn, s->sub_id, id, was, m->sequence);
+        }
     }
     check_range_delivery(chk, &base, s, m);
     liveness_sub_delivery(s, sp, m->sequence, t_us);
@@ -2097,8 +2264,43 @@ static void check_subs_for(sim_checker *chk, int32_t topic, uint64_t pub, uint64
     }
 }
 
+/* Exactly once per application message over the union of the journals:
+ * (publisher, seq) is new to the union; does its identity already stand
+ * for another sequence? */
+static int check_app_once(sim_checker *chk, int32_t topic, uint64_t publisher, uint64_t seq,
+                          int64_t ts_us, const sim_checker_app_msg *app)
+{
+    uint64_t key, was;
+    if (!app_key(app, &key))
+        return 0;
+    pubid *p = kv_get((void **)&chk->uni_ids.v, &chk->uni_ids.n, &chk->uni_ids.cap,
+                      sizeof *chk->uni_ids.v, publisher);
+    if (!p)
+        return FL_E_NOMEM;
+    if (!idmap_get(&p->ids, key, &was))
+        return idmap_put(&p->ids, key, seq);
+    if (was == seq)
+        return 0;
+    char id[96];
+    fmt_app(chk, publisher, key, id, sizeof id);
+    viol_spec vs = {CK_NO_LOSS, client_of_pub(chk, publisher), -1,   topic, true, publisher, seq,
+                    ts_us,      utc_to_virtual(chk, ts_us),    false};
+    violate(chk, &vs,
+            "application message %s is in the journals twice, as sequences %" PRIu64 " and %" PRIu64
+            " (exactly once per application message)",
+            id, was < seq ? was : seq, was < seq ? seq : was);
+    return 0;
+}
+
 int sim_checker_journal_message(sim_checker *chk, const char *broker, const char *topic,
                                 uint64_t publisher, uint64_t seq, int64_t ts_us)
+{
+    return sim_checker_journal_message_app(chk, broker, topic, publisher, seq, ts_us, NULL);
+}
+
+int sim_checker_journal_message_app(sim_checker *chk, const char *broker, const char *topic,
+                                    uint64_t publisher, uint64_t seq, int64_t ts_us,
+                                    const sim_checker_app_msg *app)
 {
     if (chk->finished || !chk->feeding)
         return FL_E_STATE;
@@ -2117,10 +2319,7 @@ int sim_checker_journal_message(sim_checker *chk, const char *broker, const char
     if (added < 0)
         return added;
     if (added == 0) {
-        int32_t ci = -1;
-        for (size_t i = 0; i < chk->nclients; i++)
-            if (chk->clients[i].pub == publisher)
-                ci = (int32_t)i;
+        int32_t ci = client_of_pub(chk, publisher);
         viol_spec vs = {CK_NO_LOSS, ci, -1, ti, true, publisher, seq, ts_us, 0, false};
         vs.t_us = utc_to_virtual(chk, ts_us);
         violate(chk, &vs, "the journal of broker %s holds this message twice", broker);
@@ -2135,6 +2334,9 @@ int sim_checker_journal_message(sim_checker *chk, const char *broker, const char
     if (added == 1) {
         chk->fig.journal_messages++;
         check_subs_for(chk, ti, publisher, seq, ts_us);
+        int rc = check_app_once(chk, ti, publisher, seq, ts_us, app);
+        if (rc)
+            return rc;
     }
     return chk->oom;
 }

@@ -27,7 +27,11 @@
  *                sim_checker_journal_expired) -- unless the broker refused it
  *                as not_entitled (sim_checker_failed_write: the application
  *                was told). Also fires when a journal holds one (publisher,
- *                sequence) twice ("exactly once"), and, online, when a client
+ *                sequence) twice ("exactly once"), when the union of the
+ *                journals holds one APPLICATION message (its identity,
+ *                sim_checker_app_msg) under two sequence numbers (a message
+ *                the application handed again after an outcome it could not
+ *                know), and, online, when a client
  *                accepts a sequence number it had already accepted (a
  *                memory publish store that lost its contents across a crash
  *                reuses sequence numbers: one of the two messages cannot be
@@ -54,6 +58,9 @@
  *                  discarded before is never redelivered within the
  *                  incarnation; within one session nothing is.
  *                Without logon events every session is the incarnation.
+ *                Also fires when a subscription delivers one application
+ *                message (sim_checker_delivery_app) under two sequence
+ *                numbers.
  * order          Per subscription and publisher, within one client
  *                incarnation, every delivery that is not a repeat within
  *                that incarnation has a higher sequence than every earlier
@@ -242,10 +249,27 @@ void sim_checker_free(sim_checker *chk);
  * FL_E_STATE after the journal feed started, or FL_E_NOMEM. A failed call
  * records nothing. Feed events in the order they happened. */
 
+/* The application's identity of a message: message `index` of publish
+ * workload `workload` of the publishing client (the runner tags every
+ * payload "client/workload/index;"). valid false: unknown (then only
+ * (publisher, sequence) identifies it). workload < 2^24, index < 2^40. */
+typedef struct sim_checker_app_msg {
+    bool valid;
+    uint32_t workload;
+    uint64_t index;
+} sim_checker_app_msg;
+
 /* The application handed a message to the client: result 0 = accepted with
  * sequence `seq`; otherwise the FL_E_* code returned (seq ignored). */
 int sim_checker_publish(sim_checker *chk, uint64_t t_us, const char *client, const char *topic,
                         uint64_t seq, int result);
+
+/* As sim_checker_publish, naming the application message (app may be NULL).
+ * An outcome the application learnt only later (a publish refused with
+ * FL_E_SYNC_FAILED: the message may have been stored) is reported when it
+ * is known, with the sequence the store holds it under. */
+int sim_checker_publish_app(sim_checker *chk, uint64_t t_us, const char *client, const char *topic,
+                            uint64_t seq, int result, const sim_checker_app_msg *app);
 
 /* The client discarded its publish store up to `up_to` on a persisted ack
  * (including the discard after the logon ack). */
@@ -268,6 +292,12 @@ typedef struct sim_checker_msg {
 /* The client handed a message to the application's handler. */
 int sim_checker_delivery(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id,
                          const sim_checker_msg *m);
+
+/* As sim_checker_delivery with the application identity read from the
+ * payload's tag (app may be NULL). */
+int sim_checker_delivery_app(sim_checker *chk, uint64_t t_us, const char *client,
+                             const char *sub_id, const sim_checker_msg *m,
+                             const sim_checker_app_msg *app);
 
 /* The bookmark store filtered a duplicate (context and figures only). */
 int sim_checker_duplicate_filtered(sim_checker *chk, uint64_t t_us, const char *client,
@@ -340,6 +370,12 @@ int sim_checker_journal_begin(sim_checker *chk, const char *broker);
 /* One surviving message of `broker`'s journal (broker must have begun). */
 int sim_checker_journal_message(sim_checker *chk, const char *broker, const char *topic,
                                 uint64_t publisher, uint64_t seq, int64_t ts_us);
+
+/* As sim_checker_journal_message with the application identity read from
+ * the journaled payload (app may be NULL). */
+int sim_checker_journal_message_app(sim_checker *chk, const char *broker, const char *topic,
+                                    uint64_t publisher, uint64_t seq, int64_t ts_us,
+                                    const sim_checker_app_msg *app);
 
 /* A message the broker's retention removed (it was journaled; it is no
  * longer required for delivery). */

@@ -44,6 +44,8 @@ typedef struct rn_feed {
     uint64_t next;   /* next message index to hand over */
     uint64_t total;  /* messages due by the end of the workload phase */
     sim_event_id ev; /* pending hand-over event, 0 if none */
+    bool unsure;     /* message `next` was refused with FL_E_SYNC_FAILED: it may be
+                        stored; the restarted application looks before handing it again */
 } rn_feed;
 
 /* A set of (publisher, sequence) pairs (open addressing; sequence 0 marks
@@ -144,6 +146,7 @@ struct sim_run {
     bool liveness; /* in the liveness phase */
     uint8_t *payload;
     size_t payload_cap;
+    uint64_t *pub_ids; /* per client (scenario order): fl_publisher_id(name) */
     /* progress tracking for convergence */
     uint64_t last_progress_us;
     /* results */

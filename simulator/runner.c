@@ -176,6 +176,51 @@ static bool set_has(const rn_key_set *s, uint64_t pub, uint64_t seq)
 }
 
 /* ------------------------------------------------------------------ */
+/* application identity of a payload                                  */
+
+/* Index of the client whose publisher id is `pub`, -1 if none. */
+static int client_of_pub(const sim_run *r, uint64_t pub)
+{
+    for (size_t i = 0; i < r->sc->nclients; i++)
+        if (r->pub_ids[i] == pub)
+            return (int)i;
+    return -1;
+}
+
+static bool parse_dec(const uint8_t *p, size_t len, size_t *i, uint64_t *out)
+{
+    size_t n = 0;
+    uint64_t v = 0;
+    while (*i < len && p[*i] >= '0' && p[*i] <= '9' && n < 19) {
+        v = v * 10 + (uint64_t)(p[*i] - '0');
+        (*i)++;
+        n++;
+    }
+    *out = v;
+    return n > 0;
+}
+
+/* The application identity in a payload of publisher `pub`: the tag
+ * "client/w/k;" make_payload wrote (cut short payloads have none). */
+static sim_checker_app_msg payload_app(const sim_run *r, uint64_t pub, const uint8_t *p, size_t len)
+{
+    sim_checker_app_msg app = {false, 0, 0};
+    int ci = client_of_pub(r, pub);
+    if (ci < 0 || !p)
+        return app;
+    const char *name = r->sc->clients[ci].name;
+    size_t nl = strlen(name), i = nl + 1;
+    uint64_t w, k;
+    if (len <= nl || memcmp(p, name, nl) != 0 || p[nl] != '/')
+        return app;
+    if (!parse_dec(p, len, &i, &w) || i >= len || p[i++] != '/' || !parse_dec(p, len, &i, &k) ||
+        i >= len || p[i] != ';' || w >= r->sc->clients[ci].npublish)
+        return app;
+    app = (sim_checker_app_msg){true, (uint32_t)w, k};
+    return app;
+}
+
+/* ------------------------------------------------------------------ */
 /* the publish store wrapper                                            */
 
 static int pw_store(void *self, const fl_pub_msg *msg)
@@ -526,9 +571,9 @@ static void on_message(void *arg, fl_client *c, const fl_message *msg)
         never = cfg->discard == SIM_DISCARD_NEVER && set_has(&s->never_msgs, pub, seq);
     }
     progress(r);
-    sim_checker_msg m = {msg->topic, msg->bookmark.publisher, msg->bookmark.sequence,
-                         msg->bookmark.ts_us};
-    sim_checker_delivery(r->chk, sim_now(r->ctx), a->cfg->name, cfg->sub_id, &m);
+    sim_checker_msg m = {msg->topic, pub, seq, msg->bookmark.ts_us};
+    sim_checker_app_msg app = payload_app(r, pub, msg->payload, msg->payload_len);
+    sim_checker_delivery_app(r->chk, sim_now(r->ctx), a->cfg->name, cfg->sub_id, &m, &app);
     rn_trigger(r, SIM_EVENT_DELIVERY, SIM_TARGET_CLIENT, a->idx);
     if (never)
         return;
@@ -714,14 +759,19 @@ static void feed_event(void *arg)
     uint64_t seq = 0;
     int rc = fl_client_publish(a->c, p->topic, payload, (size_t)p->size, &seq);
     r->fig.published++;
-    sim_checker_publish(r->chk, sim_now(r->ctx), a->cfg->name, p->topic, seq, rc);
     if (rc != 0)
         rn_trace(r, a->cfg->name, "publish_refused", "\"err\":\"%s\"", fl_err_name(rc));
     if (rc == FL_E_SYNC_FAILED) {
-        r->fig.refused++;
+        /* Outcome unknown: a failed sync does not undo the write, so the
+         * store may hold the message and republish it after the restart.
+         * The restarted application looks before handing it again
+         * (resolve_unsure): the idempotent producer. */
+        f->unsure = true;
         app_exit_restart(r, a, rc);
         return;
     }
+    sim_checker_app_msg app = {true, (uint32_t)f->w, f->next};
+    sim_checker_publish_app(r->chk, sim_now(r->ctx), a->cfg->name, p->topic, seq, rc, &app);
     if (rc == FL_E_FULL || rc == FL_E_DISCONNECTED || rc == FL_E_STATE || rc == FL_E_IO ||
         rc == FL_E_NOSPC) {
         r->fig.refused++;
@@ -792,6 +842,67 @@ static int configure_client(sim_run *r, rn_app *a, const fl_runtime *rt)
     return rc;
 }
 
+typedef struct find_tag {
+    const sim_run *r;
+    uint64_t pub;
+    uint32_t w;
+    uint64_t k;
+    bool found;
+    uint64_t seq;
+} find_tag;
+
+static int find_tag_fn(void *arg, const fl_pub_msg *m)
+{
+    find_tag *ft = arg;
+    sim_checker_app_msg app = payload_app(ft->r, ft->pub, m->payload, m->payload_len);
+    if (!app.valid || app.workload != ft->w || app.index != ft->k)
+        return 0;
+    ft->found = true;
+    ft->seq = m->sequence;
+    return 1;
+}
+
+/* Tell the checker (and the figures) how a publish with an unknown outcome
+ * ended: stored under `seq`, or not (seq 0). */
+static void settle_unsure(sim_run *r, rn_app *a, rn_feed *f, bool stored, uint64_t seq)
+{
+    const sim_publish *p = &a->cfg->publish[f->w];
+    sim_checker_app_msg app = {true, (uint32_t)f->w, f->next};
+    sim_checker_publish_app(r->chk, sim_now(r->ctx), a->cfg->name, p->topic, seq,
+                            stored ? 0 : FL_E_SYNC_FAILED, &app);
+    rn_trace(r, a->cfg->name, "publish_outcome",
+             "\"workload\":%zu,\"index\":%" PRIu64 ",\"stored\":%s,\"seq\":%" PRIu64, f->w, f->next,
+             stored ? "true" : "false", seq);
+    f->unsure = false;
+    if (!stored) {
+        r->fig.refused++;
+        return;
+    }
+    r->fig.accepted++;
+    f->next++;
+    progress(r);
+}
+
+/* After a publish refused with FL_E_SYNC_FAILED the application cannot know
+ * whether the store kept the message. Right after reopening the store it
+ * looks for the message's tag: found, the message counts as accepted under
+ * the stored sequence (the client republishes it); not found, it is handed
+ * again. Handing it again blindly would publish it twice under two
+ * sequences. */
+static void resolve_unsure(sim_run *r, rn_app *a)
+{
+    for (size_t i = 0; i < a->cfg->npublish; i++) {
+        rn_feed *f = &a->feeds[i];
+        if (!f->unsure)
+            continue;
+        find_tag ft = {r, r->pub_ids[a->idx], (uint32_t)f->w, f->next, false, 0};
+        int rc = a->pops->replay(a->pself, find_tag_fn, &ft);
+        if (rc != 0)
+            rn_trace(r, a->cfg->name, "publish_outcome_unknown", "\"err\":\"%s\"", fl_err_name(rc));
+        settle_unsure(r, a, f, rc == 0 && ft.found, ft.found ? ft.seq : 0);
+    }
+}
+
 /* Start (or restart) the application on its node's current incarnation. */
 static int app_start(sim_run *r, rn_app *a, char *err, size_t cap)
 {
@@ -802,6 +913,7 @@ static int app_start(sim_run *r, rn_app *a, char *err, size_t cap)
         errf(err, cap, "client %s: cannot open its stores: %s", a->cfg->name, detail);
         return rc;
     }
+    resolve_unsure(r, a);
     fl_client_options o = FL_CLIENT_OPTIONS_INIT;
     o.heartbeat_us = a->cfg->has_heartbeat ? a->cfg->hb_interval_us : 0;
     o.idle_timeout_us = a->cfg->has_heartbeat ? a->cfg->hb_idle_timeout_us : 0;
@@ -979,11 +1091,12 @@ typedef struct truth_arg {
     const char *broker;
 } truth_arg;
 
-static void truth_message(void *arg, const char *topic, uint64_t publisher, uint64_t seq,
-                          int64_t ts_us)
+static void truth_message(void *arg, const rn_journaled *m)
 {
     truth_arg *t = arg;
-    sim_checker_journal_message(t->r->chk, t->broker, topic, publisher, seq, ts_us);
+    sim_checker_app_msg app = payload_app(t->r, m->publisher, m->payload, m->payload_len);
+    sim_checker_journal_message_app(t->r->chk, t->broker, m->topic, m->publisher, m->seq, m->ts_us,
+                                    &app);
 }
 
 static void broker_glue_ground_truth(sim_run *r, rn_broker *b)
@@ -1196,7 +1309,7 @@ static int build_apps(sim_run *r, char *err, size_t cap)
         if (!a->feeds || !a->subs || !a->flushes)
             return FL_E_NOMEM;
         for (size_t w = 0; w < c->npublish; w++)
-            a->feeds[w] = (rn_feed){a, w, 0, feed_total(&c->publish[w], sc->duration_us), 0};
+            a->feeds[w] = (rn_feed){a, w, 0, feed_total(&c->publish[w], sc->duration_us), 0, false};
         for (size_t s = 0; s < c->nsubscribe; s++) {
             rn_sub *sub = &a->subs[s];
             sub->app = a;
@@ -1231,8 +1344,11 @@ static int build(sim_run *r, char *err, size_t cap)
     r->apps = calloc(sc->nclients + 1, sizeof *r->apps);
     r->brokers = calloc(sc->nbrokers + 1, sizeof *r->brokers);
     r->faults = calloc(sc->nfaults + 1, sizeof *r->faults);
-    if (!r->ctx || !r->apps || !r->brokers || !r->faults)
+    r->pub_ids = calloc(sc->nclients + 1, sizeof *r->pub_ids);
+    if (!r->ctx || !r->apps || !r->brokers || !r->faults || !r->pub_ids)
         return FL_E_NOMEM;
+    for (size_t i = 0; i < sc->nclients; i++)
+        r->pub_ids[i] = fl_publisher_id(sc->clients[i].name, strlen(sc->clients[i].name));
     for (size_t i = 0; i < sc->nfaults; i++) {
         r->faults[i].run = r;
         r->faults[i].f = &sc->faults[i];
@@ -1345,6 +1461,9 @@ static void finish(sim_run *r)
     }
     for (size_t i = 0; i < r->sc->nclients; i++) {
         rn_app *a = &r->apps[i];
+        for (size_t w = 0; w < a->cfg->npublish; w++)
+            if (a->feeds[w].unsure) /* never restarted: it never learnt */
+                settle_unsure(r, a, &a->feeds[w], false, 0);
         if (a->c)
             sim_checker_unpersisted(r->chk, t, a->cfg->name, fl_client_unpersisted_count(a->c));
     }
@@ -1462,6 +1581,7 @@ void sim_run_free(sim_run *r)
     free(r->counters);
     free(r->barrier);
     free(r->payload);
+    free(r->pub_ids);
     free(r);
 }
 

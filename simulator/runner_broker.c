@@ -34,11 +34,47 @@ static sim_expired_policy expired_of(const char *s)
 typedef struct glue_obs {
     rn_broker_event_fn fn;
     void *arg;
+    sim_broker *b;
+    rn_truth_fn jfn; /* journaled messages, may be NULL */
+    void *jarg;
 } glue_obs;
+
+typedef struct truth {
+    rn_truth_fn fn;
+    void *arg;
+    char topic[1024];
+} truth;
+
+static int truth_one(void *arg, const sim_journal_msg *m)
+{
+    truth *t = arg;
+    size_t n = m->topic_len < sizeof t->topic - 1 ? m->topic_len : sizeof t->topic - 1;
+    memcpy(t->topic, m->topic, n);
+    t->topic[n] = 0;
+    rn_journaled j = {t->topic, m->publisher, m->sequence,   m->ts_us,
+                      m->recno, m->payload,   m->payload_len};
+    t->fn(t->arg, &j);
+    return 0;
+}
+
+static void journaled(glue_obs *o, uint64_t recno)
+{
+    const sim_journal *j = o->b ? sim_broker_journal(o->b) : NULL;
+    sim_journal_msg m;
+    if (!o->jfn || !j || sim_journal_get(j, recno, &m) != 0)
+        return;
+    m.recno = recno;
+    truth t = {o->jfn, o->jarg, ""};
+    truth_one(&t, &m);
+}
 
 static void on_event(void *arg, sim_broker_event ev, const char *client, uint64_t value)
 {
     glue_obs *o = arg;
+    if (ev == SIM_BROKER_EV_JOURNAL_WRITE)
+        journaled(o, value);
+    if (!o->fn)
+        return;
     int e = 0;
     switch (ev) {
     case SIM_BROKER_EV_JOURNAL_WRITE:
@@ -110,12 +146,12 @@ int rn_broker_new(sim_node *node, const rn_broker_spec *spec, rn_broker_event_fn
         spec->duplicate_logon_replace ? SIM_DUP_LOGON_REPLACE : SIM_DUP_LOGON_REFUSE;
     if (spec->journal_dir)
         cfg.journal_dir = spec->journal_dir;
-    g->obs = (glue_obs){fn, arg};
+    g->obs = (glue_obs){fn, arg, NULL, NULL, NULL};
     rc = sim_broker_new(sim_node_runtime(node), &cfg, &g->b, err, errcap);
     if (rc != 0)
         goto out;
-    if (fn)
-        sim_broker_set_observer(g->b, on_event, &g->obs);
+    g->obs.b = g->b;
+    sim_broker_set_observer(g->b, on_event, &g->obs);
     rc = sim_broker_listen_sim(g->b, node, spec->name);
     if (rc != 0) {
         sim_broker_free(g->b);
@@ -156,20 +192,13 @@ void rn_broker_run_retention(void *b)
         sim_broker_run_retention(g->b);
 }
 
-typedef struct truth {
-    rn_truth_fn fn;
-    void *arg;
-    char topic[1024];
-} truth;
-
-static int truth_one(void *arg, const sim_journal_msg *m)
+void rn_broker_on_journaled(void *b, rn_truth_fn fn, void *arg)
 {
-    truth *t = arg;
-    size_t n = m->topic_len < sizeof t->topic - 1 ? m->topic_len : sizeof t->topic - 1;
-    memcpy(t->topic, m->topic, n);
-    t->topic[n] = 0;
-    t->fn(t->arg, t->topic, m->publisher, m->sequence, m->ts_us);
-    return 0;
+    glue *g = b;
+    if (!g)
+        return;
+    g->obs.jfn = fn;
+    g->obs.jarg = arg;
 }
 
 void rn_broker_ground_truth(void *b, rn_truth_fn fn, void *arg)

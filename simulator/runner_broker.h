@@ -71,10 +71,25 @@ void rn_broker_free(void *b);
 /* Apply retention now (after a clock jump). */
 void rn_broker_run_retention(void *b);
 
+/* One journaled message as the runner sees it (borrowed for the call). */
+typedef struct rn_journaled {
+    const char *topic; /* NUL-terminated (cut at 1023 bytes) */
+    uint64_t publisher;
+    uint64_t seq;
+    int64_t ts_us; /* the broker's receipt time (the origin's for a replica) */
+    uint64_t recno;
+    const uint8_t *payload;
+    size_t payload_len;
+} rn_journaled;
+
+typedef void (*rn_truth_fn)(void *arg, const rn_journaled *m);
+
 /* Ground truth: every surviving message of the journal. */
-typedef void (*rn_truth_fn)(void *arg, const char *topic, uint64_t publisher, uint64_t seq,
-                            int64_t ts_us);
 void rn_broker_ground_truth(void *b, rn_truth_fn fn, void *arg);
+
+/* Call fn with every message the instance journals from now on (published
+ * to it or replicated in), right after the append. NULL fn: stop. */
+void rn_broker_on_journaled(void *b, rn_truth_fn fn, void *arg);
 
 /* Messages of `publisher` that retention removed: sequences up to the
  * returned one that the journal no longer holds (0: none removed). */

@@ -224,6 +224,53 @@ static void test_no_loss_journal_twice(void **state)
     assert_string_equal(v->bookmark, bm);
 }
 
+/* Exactly once per APPLICATION message: one identity under two sequence
+ * numbers in the union of the journals (no_loss) or delivered under two
+ * sequence numbers (no_duplicates); the same sequence in two journals (a
+ * replica) is fine. */
+static void test_app_message_exactly_once(void **state)
+{
+    fx *f = *state;
+    fx_init(f, SIM_STORE_FILE, SIM_SYNC_ALWAYS);
+    fx_sub(f, "s1", "0");
+    fx_new(f);
+    sim_checker_app_msg app[5];
+    for (uint64_t k = 0; k < 5; k++)
+        app[k] = (sim_checker_app_msg){true, 0, k};
+    /* app messages 0..4 accepted as 1..5; 3 is refused with SYNC_FAILED,
+     * handed again and accepted as 5 while its record (4) survived */
+    for (uint64_t s = 1; s <= 3; s++)
+        assert_int_equal(
+            sim_checker_publish_app(f->chk, S(s), "pub-1", "orders", s, 0, &app[s - 1]), 0);
+    assert_int_equal(
+        sim_checker_publish_app(f->chk, S(4), "pub-1", "orders", 0, FL_E_SYNC_FAILED, &app[3]), 0);
+    assert_int_equal(sim_checker_publish_app(f->chk, S(5), "pub-1", "orders", 5, 0, &app[3]), 0);
+    sim_checker_msg m;
+    for (uint64_t s = 1; s <= 5; s++) {
+        m = msg(f, s);
+        const sim_checker_app_msg *a = &app[s <= 4 ? s - 1 : 3];
+        assert_int_equal(sim_checker_delivery_app(f->chk, S(10 + s), "sub-1", "s1", &m, a), 0);
+    }
+    for (const char *b = "a"; b; b = b[0] == 'a' ? "b" : NULL) {
+        assert_int_equal(sim_checker_journal_begin(f->chk, b), 0);
+        for (uint64_t s = 1; s <= 5; s++)
+            assert_int_equal(sim_checker_journal_message_app(f->chk, b, "orders", f->pub, s,
+                                                             TS(S(s)), &app[s <= 4 ? s - 1 : 3]),
+                             0);
+    }
+    assert_int_equal(sim_checker_finish(f->chk, S(60)), 0);
+    assert_int_equal(fired(f, NO_LOSS), 1);
+    assert_int_equal(fired(f, NO_DUPLICATES), 1);
+    const sim_checker_violation *v = first_of(f, NO_LOSS);
+    assert_int_equal(v->sequence, 5);
+    assert_int_equal(v->t_us, S(5));
+    assert_non_null(strstr(v->text, "application message pub-1/0/3"));
+    assert_non_null(strstr(v->text, "sequences 4 and 5"));
+    v = first_of(f, NO_DUPLICATES);
+    assert_int_equal(v->sequence, 5);
+    assert_non_null(strstr(v->text, "pub-1/0/3 twice, as sequences 4 and 5"));
+}
+
 static void test_no_loss_sequence_reuse(void **state)
 {
     fx *f = *state;
@@ -1248,6 +1295,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_loss_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_loss_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_loss_journal_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_message_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_loss_sequence_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_loss_exclusions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_honesty, setup, teardown),

@@ -370,6 +370,32 @@ static void never_discard_survives_redelivery(void **state)
     assert_int_equal(verdict(f, 2), SIM_CHK_PASS); /* no_duplicates */
 }
 
+/* A publish refused with FL_E_SYNC_FAILED may still be in the store (a
+ * failed fsync does not undo the write): the restarted application finds
+ * it there and does not hand it again, so it is logged and delivered once. */
+static void sync_failed_publish_is_not_handed_twice(void **state)
+{
+    fx *f = *state;
+    load_run(f, "{'name': 'x', 'duration': '5s', 'brokers': {'a': {'topics': {'orders': "
+                "{'journal': true}}}}, 'clients': {"
+                "'pub': {'servers': ['a'], 'publish_store': {'type': 'file', 'sync': 'always'},"
+                " 'delay': {'type': 'fixed', 'delay': '100ms'},"
+                " 'publish': [{'topic': 'orders', 'count': 100, 'rate': '100/s', 'size': '100B'}]},"
+                "'sub': {'servers': ['a'], 'subscribe': [{'topic': 'orders', 'sub_id': 's1', "
+                "'bookmark': '0'}]}},"
+                "'faults': [{'at': '500ms', 'kind': 'io_error', 'target': 'pub', 'op': 'sync', "
+                "'nth': 1}],"
+                "'expect': {'recovery': '10s', 'delivered': {'sub/s1': 100}}}");
+    if (!sim_run_passed(f->run))
+        fail_msg("%s", sim_run_failure_text(f->run));
+    assert_int_equal(count_lines(f, "\"ev\":\"publish_refused\"", "SYNC_FAILED"), 1);
+    assert_int_equal(count_lines(f, "\"ev\":\"publish_outcome\"", "\"stored\":true"), 1);
+    const sim_run_figures *g = sim_run_get_figures(f->run);
+    assert_int_equal(g->published, 100);
+    assert_int_equal(g->accepted, 100);
+    assert_int_equal(g->journal_messages, 100);
+}
+
 /* The silent `now` expiry policy (unsafe-expired-bookmark-now-silent):
  * the subscriber is down across a 2 h clock jump. */
 #define SILENT_EXPIRY(policy, count)                                                               \
@@ -529,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(liveness_fails_without_a_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(app_model_discard_stop_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(never_discard_survives_redelivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_failed_publish_is_not_handed_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(violations_dated_in_virtual_time_after_clock_jump, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(determinism_same_hash, setup, teardown),
