@@ -419,6 +419,60 @@ static void prune_scene(fx *f)
     assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 20), 0);
 }
 
+/* sync=none: storing, discarding, rotation, pruning and compaction never
+ * sync (every file and directory sync would fail), and a process crash
+ * keeps everything. */
+static void test_ps_none_prunes_without_sync(void **state)
+{
+    fx *f = *state;
+    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096");
+    ps_open_ok(f);
+    /* the first store may sync a sequence reservation (store.h,
+     * last_sequence): from then on nothing syncs */
+    assert_int_equal(ps_store(f, 1), 0);
+    sim_disk *d = disk_of(f);
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_SYNC, 1, true, DIR), 0);
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_DIR_SYNC, 1, true, DIR), 0);
+    for (uint64_t seq = 2; seq <= 600; seq++) {
+        assert_int_equal(ps_store(f, seq), 0);
+        /* acks lag by 30: the oldest segment often keeps a few stragglers */
+        if (seq % 20 == 0)
+            assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, seq - 30), 0);
+    }
+    assert_true(ps_file_count(f) <= 4);                                /* pruned as it went */
+    assert_int_equal(fl_pubstore_file.flush(f->ps), FL_E_SYNC_FAILED); /* only flush syncs */
+    sim_disk_clear_faults(d);
+    crash(f, 0);
+    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096;recovery=strict");
+    ps_open_ok(f);
+    assert_int_equal(f->rec.records_dropped, 0);
+    expect_replay(f, 571, 600);
+    assert_true(fl_pubstore_file.last_sequence(f->ps) >= 600);
+}
+
+/* sync=none: what flush() made durable stays durable through a later prune
+ * that compacts flushed stragglers and deletes their segment, even when the
+ * file system makes the deletion durable before anything else. */
+static void test_ps_none_flush_survives_compaction(void **state)
+{
+    fx *f = *state;
+    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096");
+    ps_open_ok(f);
+    ps_store_range(f, 1, 80); /* segments of about 26 messages */
+    assert_int_equal(fl_pubstore_file.flush(f->ps), 0);
+    unsigned before = ps_file_count(f);
+    /* 22..26 are left in the first segment: stragglers, copied forward */
+    assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, 21), 0);
+    assert_true(ps_file_count(f) < before);
+    /* a file system that commits the directory on its own, then the power
+     * goes */
+    assert_int_equal(sim_disk_dir_sync(disk_of(f), DIR), 0);
+    crash(f, 2);
+    ps_open_ok(f);
+    expect_replay(f, 22, 80);
+    assert_true(fl_pubstore_file.last_sequence(f->ps) >= 80);
+}
+
 /* Crash (power loss) at every disk operation of a discard that compacts
  * stragglers and deletes segments: after recovery the store holds every
  * message not discarded, in order, each once, and never reuses a sequence. */
@@ -1243,6 +1297,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ps_full_prune_never_reuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_compaction_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_crash_during_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_none_prunes_without_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_none_flush_survives_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_options_both_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_matches_memory, setup, teardown),
