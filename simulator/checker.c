@@ -493,6 +493,8 @@ typedef struct gap {
 } gap;
 
 typedef struct chk_sub {
+    bool subscribed; /* the client subscribed it at least once */
+    uint64_t first_sub_t;
     size_t client;
     char *sub_id;
     size_t topic;
@@ -555,8 +557,21 @@ typedef struct clock_jump {
     uint64_t t_us, cum_us;
 } clock_jump;
 
+/* A message retention removed, kept until the final pass. */
+typedef struct xmsg {
+    uint64_t pub, seq;
+    int64_t ts;
+    int32_t topic;
+    bool has_expired_at;
+    uint64_t expired_us;
+    sim_checker_app_msg app;
+} xmsg;
+
 struct sim_checker {
     uint32_t run_mask, pass_mask, fire_mask;
+    bool tracks_subscribes; /* sim_checker_sub_subscribed was called */
+    xmsg *xmsgs;
+    size_t nxmsgs, capxmsgs;
     int64_t start_unix_us;
     clock_jump *jumps; /* in time order */
     size_t njumps, capjumps;
@@ -1460,6 +1475,7 @@ void sim_checker_free(sim_checker *chk)
     free(chk->errs);
     free(chk->faults);
     free(chk->jumps);
+    free(chk->xmsgs);
     for (size_t i = 0; i < chk->nxerr; i++) {
         free((char *)chk->xerr[i].name);
         free((char *)chk->xerr[i].client);
@@ -1927,6 +1943,22 @@ int sim_checker_completed(sim_checker *chk, uint64_t t_us, const char *client, c
     return chk->oom;
 }
 
+int sim_checker_sub_subscribed(sim_checker *chk, uint64_t t_us, const char *client,
+                               const char *sub_id)
+{
+    int32_t ci, si;
+    int rc = online_sub(chk, client, sub_id, &ci, &si);
+    if (rc)
+        return rc;
+    chk_sub *s = &chk->subs[si];
+    chk->tracks_subscribes = true;
+    if (!s->subscribed) {
+        s->subscribed = true;
+        s->first_sub_t = t_us;
+    }
+    return 0;
+}
+
 int sim_checker_sub_end(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id)
 {
     int32_t ci, si;
@@ -2231,13 +2263,31 @@ static bool gap_covers(const chk_sub *s, int64_t ts)
     return false;
 }
 
-/* A message seen in the surviving journals for the first time: every
- * bookmark / range subscription that had to deliver it must have. */
-static void check_subs_for(sim_checker *chk, int32_t topic, uint64_t pub, uint64_t seq, int64_t ts)
+/* Was the subscription subscribed before virtual time t? (Without
+ * subscribe events: did it start before t?) */
+static bool subscribed_before(const sim_checker *chk, const chk_sub *s, uint64_t t)
 {
+    if (chk->tracks_subscribes)
+        return s->subscribed && s->first_sub_t < t;
+    return s->start_us < t;
+}
+
+/* A message seen in the surviving journals for the first time: every
+ * bookmark / range subscription that had to deliver it must have. For a
+ * message retention removed (x non-NULL) only the subscriptions that were
+ * subscribed before it expired: one that first subscribes afterwards is
+ * not owed it. */
+static void check_subs_for(sim_checker *chk, int32_t topic, uint64_t pub, uint64_t seq, int64_t ts,
+                           const xmsg *x)
+{
+    uint64_t owed_before = UINT64_MAX;
+    if (x)
+        owed_before = x->has_expired_at ? x->expired_us : utc_to_virtual(chk, ts) + 1;
     for (size_t i = 0; i < chk->nsubs; i++) {
         chk_sub *s = &chk->subs[i];
         if ((int32_t)s->topic != topic || s->kind == SIM_CHK_SUB_LIVE)
+            continue;
+        if (x && !subscribed_before(chk, s, owed_before))
             continue;
         bool in_range = s->kind == SIM_CHK_SUB_RANGE && sub_window(s, pub, seq, ts) == WIN_IN;
         if (in_range)
@@ -2251,15 +2301,14 @@ static void check_subs_for(sim_checker *chk, int32_t topic, uint64_t pub, uint64
             CK_RANGE_EXACT, (int32_t)s->client, (int32_t)i, topic, true, pub, seq, ts, 0, false};
         vs.t_us = utc_to_virtual(chk, ts);
         const char *cn = chk->clients[s->client].name;
+        const char *what =
+            x ? "a journaled message (since removed by retention)" : "a journaled message";
         if (in_range)
-            violate(chk, &vs, "%s/%s never delivered a journaled message inside its range", cn,
-                    s->sub_id);
+            violate(chk, &vs, "%s/%s never delivered %s inside its range", cn, s->sub_id, what);
         if (!gap_covers(s, ts)) {
             vs.check = CK_GAPS_REPORTED;
-            violate(chk, &vs,
-                    "%s/%s never delivered a journaled message of its window and no gap was "
-                    "reported",
-                    cn, s->sub_id);
+            violate(chk, &vs, "%s/%s never delivered %s of its window and no gap was reported", cn,
+                    s->sub_id, what);
         }
     }
 }
@@ -2333,7 +2382,7 @@ int sim_checker_journal_message_app(sim_checker *chk, const char *broker, const 
         return added;
     if (added == 1) {
         chk->fig.journal_messages++;
-        check_subs_for(chk, ti, publisher, seq, ts_us);
+        check_subs_for(chk, ti, publisher, seq, ts_us, NULL);
         int rc = check_app_once(chk, ti, publisher, seq, ts_us, app);
         if (rc)
             return rc;
@@ -2356,7 +2405,34 @@ int sim_checker_journal_expired(sim_checker *chk, const char *broker, uint64_t p
     return iset_add_range(x, seq, seq);
 }
 
-/* ---- the final pass ------------------------------------------------------- */
+int sim_checker_journal_expired_msg(sim_checker *chk, const char *broker,
+                                    const sim_checker_expired_msg *m)
+{
+    if (!m)
+        return FL_E_INVAL;
+    int rc = sim_checker_journal_expired(chk, broker, m->publisher, m->sequence);
+    if (rc || !m->topic || m->ts_us == FL_BM_NO_TS)
+        return rc;
+    int32_t ti = topic_intern(chk, m->topic, false);
+    if (ti < 0)
+        return FL_E_NOMEM;
+    if (chk->nxmsgs == chk->capxmsgs) {
+        size_t nc = chk->capxmsgs ? chk->capxmsgs * 2 : 64;
+        xmsg *v = realloc(chk->xmsgs, nc * sizeof *v);
+        if (!v)
+            return FL_E_NOMEM;
+        chk->xmsgs = v;
+        chk->capxmsgs = nc;
+    }
+    chk->xmsgs[chk->nxmsgs++] = (xmsg){m->publisher,
+                                       m->sequence,
+                                       m->ts_us,
+                                       ti,
+                                       m->has_expired_at,
+                                       m->expired_us,
+                                       m->app ? *m->app : (sim_checker_app_msg){false, 0, 0}};
+    return 0;
+}
 
 static const iset empty_set;
 
@@ -2365,6 +2441,43 @@ static const iset *pub_set(const pubsets *ps, uint64_t pub)
     const iset *s = pubsets_find(ps, pub);
     return s ? s : &empty_set;
 }
+
+static int cmp_xmsg(const void *a, const void *b)
+{
+    const xmsg *x = a, *y = b;
+    if (x->pub != y->pub)
+        return x->pub < y->pub ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    /* the earliest expiry first (unknown last) */
+    if (x->has_expired_at != y->has_expired_at)
+        return x->has_expired_at ? -1 : 1;
+    return x->expired_us < y->expired_us ? -1 : x->expired_us > y->expired_us;
+}
+
+/* Messages retention removed from every journal that had them: they count
+ * once per application message, and a subscription that was subscribed
+ * before they expired still had to deliver them or hear of a gap (a silent
+ * expiry policy, `now` or `oldest`, skips them without a word). */
+static int final_expired(sim_checker *chk)
+{
+    if (chk->nxmsgs > 1)
+        qsort(chk->xmsgs, chk->nxmsgs, sizeof *chk->xmsgs, cmp_xmsg);
+    for (size_t i = 0; i < chk->nxmsgs; i++) {
+        const xmsg *x = &chk->xmsgs[i];
+        if (i > 0 && x->pub == chk->xmsgs[i - 1].pub && x->seq == chk->xmsgs[i - 1].seq)
+            continue;
+        if (iset_contains(pub_set(&chk->uni, x->pub), x->seq))
+            continue; /* survives in another journal: checked there */
+        check_subs_for(chk, x->topic, x->pub, x->seq, x->ts, x);
+        int rc = check_app_once(chk, x->topic, x->pub, x->seq, x->ts, &x->app);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- the final pass ------------------------------------------------------- */
 
 /* no_loss and ack_honesty: accepted (journaled topics) minus the journals,
  * retention and not-entitled refusals. */
@@ -2692,6 +2805,9 @@ int sim_checker_finish(sim_checker *chk, uint64_t t_end_us)
     chk->applicable[CK_NO_DUPLICATES] = chk->applicable[CK_ORDER] = chk->fig.delivered > 0;
     if (chk->fired[CK_NO_LOSS])
         chk->applicable[CK_NO_LOSS] = true;
+    int xrc = final_expired(chk);
+    if (xrc)
+        return xrc;
     final_loss(chk);
     final_ranges(chk);
     final_liveness(chk);

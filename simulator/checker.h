@@ -76,7 +76,10 @@
  *                subscriptions (live subscriptions promise nothing across
  *                disconnects and are not checked): every journaled message
  *                of the topic inside the subscription's window was delivered
- *                unless a reported gap covers it. The window: the bookmark
+ *                unless a reported gap covers it; so was every message
+ *                retention removed before the subscription got it, if it
+ *                was subscribed before the message expired
+ *                (sim_checker_journal_expired_msg). The window: the bookmark
  *                or range begin (EPOCH/"recent": the start of the log; NOW:
  *                the subscription's start time plus inflight_grace_us),
  *                the range end, and, when the subscription ended
@@ -316,6 +319,11 @@ int sim_checker_gap(sim_checker *chk, uint64_t t_us, const char *client, const c
 /* The range subscription received its `completed` ack. */
 int sim_checker_completed(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id);
 
+/* The client subscribed (or re-subscribed) the subscription. The first
+ * one dates when it began to be owed messages that later expired. */
+int sim_checker_sub_subscribed(sim_checker *chk, uint64_t t_us, const char *client,
+                               const char *sub_id);
+
 /* The subscription ended for good (stop time, failed for good). Not for a
  * crash: a subscription resumes after a restart. */
 int sim_checker_sub_end(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id);
@@ -377,10 +385,33 @@ int sim_checker_journal_message_app(sim_checker *chk, const char *broker, const 
                                     uint64_t publisher, uint64_t seq, int64_t ts_us,
                                     const sim_checker_app_msg *app);
 
-/* A message the broker's retention removed (it was journaled; it is no
- * longer required for delivery). */
+/* A message the broker's retention removed: it was journaled, so no_loss
+ * and ack_honesty are satisfied; nothing is known of its topic and time,
+ * so no subscription is held to it. */
 int sim_checker_journal_expired(sim_checker *chk, const char *broker, uint64_t publisher,
                                 uint64_t seq);
+
+/* A message the broker's retention removed, with what was known of it. */
+typedef struct sim_checker_expired_msg {
+    const char *topic; /* NULL: unknown (as sim_checker_journal_expired) */
+    uint64_t publisher;
+    uint64_t sequence;
+    int64_t ts_us;                  /* journal timestamp (UTC); FL_BM_NO_TS: unknown */
+    bool has_expired_at;            /* when retention removed it is known */
+    uint64_t expired_us;            /* virtual time it was removed */
+    const sim_checker_app_msg *app; /* may be NULL */
+} sim_checker_expired_msg;
+
+/* As sim_checker_journal_expired; with topic and timestamp the message is
+ * also held against subscriptions (gaps_reported, range_exact): one that
+ * was subscribed before the message expired (sim_checker_sub_subscribed;
+ * without that event: started before it; without has_expired_at: before
+ * it was journaled) and whose window holds it must have delivered it or
+ * reported a gap. A silent expiry policy (`now`, `oldest`) that skips it
+ * is caught this way. Unless another journal still holds it, it also
+ * counts for exactly-once per application message. */
+int sim_checker_journal_expired_msg(sim_checker *chk, const char *broker,
+                                    const sim_checker_expired_msg *m);
 
 /* --- verdict ------------------------------------------------------------- */
 

@@ -104,8 +104,37 @@ struct rn_app {
     uint64_t logons; /* this incarnation */
 };
 
+/* What the runner remembers of a journaled message, for when retention
+ * removes it (the checkers still hold subscriptions to it). */
+typedef struct rn_lent {
+    uint64_t seq, recno;
+    int64_t ts_us;
+    uint64_t expired_us; /* UINT64_MAX: still retained (as far as known) */
+    size_t topic;        /* index into the broker's topics */
+    sim_checker_app_msg app;
+} rn_lent;
+
+/* One publisher's journaled messages, ascending by sequence and record. */
+typedef struct rn_lpub {
+    uint64_t pub;
+    rn_lent *v;
+    size_t n, cap;
+    size_t nexp; /* v[0..nexp) are marked expired */
+} rn_lpub;
+
+/* The journal ledger of a broker with retention (off otherwise): fed by
+ * every append (rn_broker_on_journaled) and by the journal's `retention`
+ * trace, across restarts of the instance. */
+typedef struct rn_ledger {
+    bool on;
+    rn_lpub *pubs;
+    size_t npubs, cap;
+    uint64_t last_recno;
+} rn_ledger;
+
 /* One broker instance. */
 typedef struct rn_broker {
+    rn_ledger ledger;
     sim_run *run;
     size_t idx;
     const sim_broker *cfg;

@@ -612,6 +612,8 @@ static void subscribe_now(sim_run *r, rn_app *a, rn_sub *s)
     int rc = fl_client_subscribe(a->c, &o);
     if (rc != 0)
         note_error(r, a, rc, "subscribe refused by the client");
+    else
+        sim_checker_sub_subscribed(r->chk, sim_now(r->ctx), a->cfg->name, cfg->sub_id);
 }
 
 static void sub_start_event(void *arg)
@@ -1086,6 +1088,118 @@ static void broker_glue_free(sim_run *r, rn_broker *b)
     b->b = NULL;
 }
 
+/* --- the journal ledger (faults.h) --- */
+
+static rn_lpub *ledger_pub(rn_ledger *l, uint64_t pub, bool create)
+{
+    for (size_t i = 0; i < l->npubs; i++)
+        if (l->pubs[i].pub == pub)
+            return &l->pubs[i];
+    if (!create)
+        return NULL;
+    if (l->npubs == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 4;
+        rn_lpub *v = realloc(l->pubs, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        l->pubs = v;
+        l->cap = cap;
+    }
+    l->pubs[l->npubs] = (rn_lpub){pub, NULL, 0, 0, 0};
+    return &l->pubs[l->npubs++];
+}
+
+/* Forget the entries recovery dropped: record numbers from `recno` on. */
+static void ledger_cut_recno(rn_ledger *l, uint64_t recno)
+{
+    for (size_t i = 0; i < l->npubs; i++) {
+        rn_lpub *p = &l->pubs[i];
+        while (p->n > 0 && p->v[p->n - 1].recno >= recno)
+            p->n--;
+        if (p->nexp > p->n)
+            p->nexp = p->n;
+    }
+}
+
+static void ledger_add(sim_run *r, rn_broker *b, const rn_journaled *m)
+{
+    rn_ledger *l = &b->ledger;
+    if (m->recno <= l->last_recno)
+        ledger_cut_recno(l, m->recno);
+    l->last_recno = m->recno;
+    rn_lpub *p = ledger_pub(l, m->publisher, true);
+    if (!p)
+        return;
+    while (p->n > 0 && p->v[p->n - 1].seq >= m->seq) /* re-logged after a recovery */
+        p->n--;
+    if (p->nexp > p->n)
+        p->nexp = p->n;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 256;
+        rn_lent *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return;
+        p->v = v;
+        p->cap = cap;
+    }
+    size_t t = 0;
+    while (t + 1 < b->cfg->ntopics && strcmp(b->cfg->topics[t].name, m->topic) != 0)
+        t++;
+    p->v[p->n++] =
+        (rn_lent){m->seq,     m->recno, m->ts_us,
+                  UINT64_MAX, t,        payload_app(r, m->publisher, m->payload, m->payload_len)};
+}
+
+/* Retention removed every record below first_recno, now. */
+static void ledger_expire(rn_ledger *l, uint64_t first_recno, uint64_t now)
+{
+    for (size_t i = 0; i < l->npubs; i++) {
+        rn_lpub *p = &l->pubs[i];
+        while (p->nexp < p->n && p->v[p->nexp].recno < first_recno)
+            p->v[p->nexp++].expired_us = now;
+    }
+}
+
+static const rn_lent *ledger_find(const rn_ledger *l, uint64_t pub, uint64_t seq)
+{
+    const rn_lpub *p = ledger_pub((rn_ledger *)l, pub, false);
+    size_t lo = 0, hi = p ? p->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->v[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return p && lo < p->n && p->v[lo].seq == seq ? &p->v[lo] : NULL;
+}
+
+static void ledger_free(rn_ledger *l)
+{
+    for (size_t i = 0; i < l->npubs; i++)
+        free(l->pubs[i].v);
+    free(l->pubs);
+    memset(l, 0, sizeof *l);
+}
+
+static void on_journaled(void *arg, const rn_journaled *m)
+{
+    rn_broker *b = arg;
+    ledger_add(b->run, b, m);
+}
+
+/* The journal's `retention` trace of broker `name` (history observer). */
+static void observe_retention(sim_run *r, const sim_history_event *ev)
+{
+    const char *f = strstr(ev->fields_json, "\"first_recno\":");
+    if (!f)
+        return;
+    uint64_t first = strtoull(f + strlen("\"first_recno\":"), NULL, 10);
+    for (size_t i = 0; i < r->sc->nbrokers; i++)
+        if (r->brokers[i].ledger.on && strcmp(r->brokers[i].cfg->name, ev->node) == 0)
+            ledger_expire(&r->brokers[i].ledger, first, ev->t_us);
+}
+
 typedef struct truth_arg {
     sim_run *r;
     const char *broker;
@@ -1106,15 +1220,30 @@ static void broker_glue_ground_truth(sim_run *r, rn_broker *b)
     for (size_t i = 0; i < r->sc->nclients; i++) {
         uint64_t p = fl_publisher_id(r->sc->clients[i].name, strlen(r->sc->clients[i].name));
         uint64_t hi = rn_broker_highest_expired(b->b, p);
-        for (uint64_t s = 1; s <= hi; s++)
-            if (!rn_broker_holds(b->b, p, s))
-                sim_checker_journal_expired(r->chk, b->cfg->name, p, s);
+        for (uint64_t s = 1; s <= hi; s++) {
+            if (rn_broker_holds(b->b, p, s))
+                continue;
+            const rn_lent *e = ledger_find(&b->ledger, p, s);
+            sim_checker_expired_msg x = {NULL, p, s, FL_BM_NO_TS, false, 0, NULL};
+            if (e) {
+                x.topic = b->cfg->topics[e->topic].name;
+                x.ts_us = e->ts_us;
+                x.has_expired_at = e->expired_us != UINT64_MAX;
+                x.expired_us = e->expired_us;
+                x.app = &e->app;
+            }
+            sim_checker_journal_expired_msg(r->chk, b->cfg->name, &x);
+        }
     }
 }
 
 static int broker_start(sim_run *r, rn_broker *b, char *err, size_t cap)
 {
-    return broker_glue_start(r, b, err, cap);
+    int rc = broker_glue_start(r, b, err, cap);
+    b->ledger.on = b->cfg->journal.has_retention && b->cfg->journal.retention_us > 0;
+    if (rc == 0 && b->ledger.on)
+        rn_broker_on_journaled(b->b, on_journaled, b);
+    return rc;
 }
 
 bool rn_broker_crash(sim_run *r, rn_broker *b, bool power_loss, uint64_t down_for_us)
@@ -1150,6 +1279,8 @@ void rn_broker_restart(sim_run *r, rn_broker *b)
 static void observe(void *arg, const sim_history_event *ev)
 {
     sim_run *r = arg;
+    if (strcmp(ev->source, "journal") == 0 && strcmp(ev->event, "retention") == 0)
+        observe_retention(r, ev);
     if (strcmp(ev->source, "client") != 0)
         return;
     int ci = client_index(r, ev->node);
@@ -1522,8 +1653,10 @@ static void teardown(sim_run *r)
         free(a->subs);
         free(a->flushes);
     }
-    for (size_t i = 0; r->brokers && i < r->sc->nbrokers; i++)
+    for (size_t i = 0; r->brokers && i < r->sc->nbrokers; i++) {
         broker_glue_free(r, &r->brokers[i]);
+        ledger_free(&r->brokers[i].ledger);
+    }
     sim_ctx_free(r->ctx);
     r->ctx = NULL;
 }

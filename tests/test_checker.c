@@ -821,6 +821,54 @@ static void test_clock_jump_dating(void **state)
     }
 }
 
+/* Messages retention removed are held against the subscriptions that were
+ * subscribed before they expired; a copy surviving in another journal is
+ * checked there; without topic and time nothing is held. */
+static void test_expired_messages_owed(void **state)
+{
+    fx *f = *state;
+    fx_init(f, SIM_STORE_FILE, SIM_SYNC_ALWAYS);
+    fx_sub(f, "s1", "recent");
+    fx_sub(f, "s2", "0");
+    fx_new(f);
+    assert_int_equal(sim_checker_sub_subscribed(f->chk, S(1), "sub-1", "s1"), 0);
+    assert_int_equal(sim_checker_sub_subscribed(f->chk, S(50), "sub-1", "s2"), 0);
+    assert_int_equal(sim_checker_sub_subscribed(f->chk, S(70), "sub-1", "s2"), 0); /* again */
+    assert_int_equal(sim_checker_journal_begin(f->chk, "a"), 0);
+    assert_int_equal(sim_checker_journal_begin(f->chk, "b"), 0);
+    sim_checker_app_msg app = {true, 0, 2};
+    /* 1..3 journaled at 1..3 s; 1 expired at 40 s, 2 and 3 at 60 s; 3
+     * survives on b; 4 expired with nothing known */
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        sim_checker_expired_msg x = {"orders",
+                                     f->pub,
+                                     seq,
+                                     TS(S(seq)),
+                                     true,
+                                     seq == 1 ? S(40) : S(60),
+                                     seq == 3 ? &app : NULL};
+        assert_int_equal(sim_checker_journal_expired_msg(f->chk, "a", &x), 0);
+    }
+    sim_checker_expired_msg blind = {NULL, f->pub, 4, FL_BM_NO_TS, false, 0, NULL};
+    assert_int_equal(sim_checker_journal_expired_msg(f->chk, "a", &blind), 0);
+    assert_int_equal(
+        sim_checker_journal_message_app(f->chk, "b", "orders", f->pub, 3, TS(S(3)), &app), 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(100)), 0);
+    /* s1 owes 1, 2, 3 (3 via b); s2 (first subscribed at 50 s) owes 2, 3 */
+    assert_int_equal(fired(f, GAPS), 5);
+    size_t removed = 0;
+    for (size_t k = 0; k < sim_checker_violation_count(f->chk); k++) {
+        const sim_checker_violation *v = sim_checker_violation_at(f->chk, k);
+        assert_true(v->sequence >= 1 && v->sequence <= 3);
+        if (strcmp(v->sub_id, "s2") == 0)
+            assert_true(v->sequence >= 2);
+        assert_int_equal(v->t_us, S(v->sequence));
+        removed += strstr(v->text, "removed by retention") != NULL;
+    }
+    assert_int_equal(removed, 3); /* 1 and 2 of s1, 2 of s2 */
+    assert_int_equal(fired(f, NO_LOSS), 0);
+}
+
 static void test_gap_cap(void **state)
 {
     fx *f = *state;
@@ -1317,6 +1365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_window_now_and_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_jump_dating, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_messages_owed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness_never_persisted, setup, teardown),

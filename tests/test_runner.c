@@ -431,6 +431,57 @@ static void violations_dated_in_virtual_time_after_clock_jump(void **state)
     }
 }
 
+/* A silent expiry policy that skips only messages retention removed (the
+ * publisher stops before the clock jump) is caught on exactly those: the
+ * subscriber was subscribed before they expired and heard of no gap. With
+ * `error` and a fallback the gap is reported and nothing fires. */
+static void silent_expiry_of_removed_messages_is_caught(void **state)
+{
+    fx *f = *state;
+    static const char *const texts[] = {SILENT_EXPIRY("now", "200"),
+                                        SILENT_EXPIRY("oldest", "200")};
+    for (size_t i = 0; i < 2; i++) {
+        sim_scenario *sc = load(texts[i]);
+        sim_run *run = NULL;
+        assert_int_equal(sim_run_scenario(sc, NULL, &run, NULL, 0), 0);
+        if (!sim_run_passed(run))
+            fail_msg("%zu: %s", i, sim_run_failure_text(run));
+        const sim_checker *chk = sim_run_checker(run);
+        sim_checker_verdict v;
+        assert_int_equal(sim_checker_verdict_at(chk, 5, &v), 0);
+        assert_int_equal(v.violations, 100); /* 101..200, skipped after the restart */
+        for (size_t k = 0; k < sim_checker_violation_count(chk); k++) {
+            const sim_checker_violation *x = sim_checker_violation_at(chk, k);
+            assert_int_equal(x->check, 5);
+            assert_true(x->sequence >= 101 && x->sequence <= 200);
+            assert_non_null(strstr(x->text, "removed by retention"));
+        }
+        sim_run_free(run);
+        sim_scenario_free(sc);
+    }
+    (void)f;
+}
+
+/* A subscription that first subscribes (at EPOCH) after the messages
+ * expired is not owed them; one subscribed before is. */
+static void expired_before_first_subscribe_is_not_owed(void **state)
+{
+    fx *f = *state;
+    load_run(f, "{'name': 'x', 'duration': '10m', 'brokers': {'a': {'topics': {'orders': "
+                "{'journal': true}}, 'journal': {'segment_age': '1m', 'retention': '1h'},"
+                " 'expired_bookmark': 'now'}},"
+                "'clients': {'pub': {'servers': ['a'], 'publish': [{'topic': 'orders', "
+                "'count': 100, 'rate': '1/s', 'size': '100B'}]},"
+                " 'sub': {'servers': ['a'], 'bookmark_store': {'type': 'file', 'sync': 'always'},"
+                " 'subscribe': [{'topic': 'orders', 'sub_id': 'late', 'bookmark': '0', "
+                "'start': '5m'}]}},"
+                "'faults': [{'at': '4m', 'kind': 'advance_clock', 'by': '2h'}],"
+                "'expect': {'recovery': '1m', 'delivered': {'sub/late': 0}}}");
+    if (!sim_run_passed(f->run))
+        fail_msg("%s", sim_run_failure_text(f->run));
+    assert_int_equal(verdict(f, 5), SIM_CHK_PASS);
+}
+
 /* Determinism: the same scenario and seed give the same history hash; the
  * seed option overrides the scenario's. */
 static void determinism_same_hash(void **state)
@@ -557,6 +608,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(never_discard_survives_redelivery, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_failed_publish_is_not_handed_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(violations_dated_in_virtual_time_after_clock_jump, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(silent_expiry_of_removed_messages_is_caught, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(expired_before_first_subscribe_is_not_owed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(determinism_same_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(concrete_scenario_reproduces, setup, teardown),
