@@ -55,8 +55,28 @@
  * it), and nothing flushed is left to protect. So a none store that is
  * never flushed prunes without a single sync.
  *
+ * Sequence reservation (store.h, last_sequence). Under sync=batch or none
+ * a power loss may drop STORE records whose messages were already sent (and
+ * logged by the broker); numbering again from the surviving last_sequence
+ * would reuse their sequences. So before store() accepts a sequence above
+ * `reserved`, it appends MARK(seq + RESERVE_BLOCK - 1) and syncs the log
+ * (fl_seglog_sync, whatever the policy): one sync per block of sequences.
+ * Recovery folds MARKs into last_sequence, so after any crash or power loss
+ * last_sequence is at least every sequence a store() returned; a restart
+ * skips the rest of the block (sequences may jump). Under sync=always each
+ * STORE is durable on return: nothing is reserved. After open `reserved` is
+ * last_sequence, so the first store() of a session always reserves afresh.
+ * The prune MARK carries max(last_seq, reserved), and a deletion becomes
+ * durable only after that MARK (always/batch: the prune syncs first; none:
+ * the deletion waits for the next fl_seglog_sync, which syncs data before
+ * the directory), so deleting the segment that held a reservation never
+ * loses it.
+ *
  * A failed sync poisons the handle (FL_E_SYNC_FAILED from every later
- * mutating call); reopening runs recovery.
+ * mutating call); reopening runs recovery. A store() that fails with
+ * FL_E_SYNC_FAILED may have left its STORE record in the file (written,
+ * then the sync failed): after reopen the message is there, intact under
+ * its sequence, or absent (store.h); a torn record never validates.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,6 +95,9 @@
 #define REC_MARK    (FL_REC_TYPE_USER_MIN + 2u)
 
 #define STORE_HDR 12u /* seq u64 + topic_len u32 */
+
+/* Sequences covered by one durable reservation (one sync per block). */
+#define RESERVE_BLOCK 4096u
 
 /* Segments rotate at 16 MiB by default (option segment_size). */
 static const fl__file_kind pub_kind = {
@@ -97,6 +120,7 @@ typedef struct pubstore_file {
     pub_entry *ents;   /* live entries are ents[head..n), ascending seq */
     size_t head, n, cap;
     uint64_t last_seq;
+    uint64_t reserved;       /* sequences up to this are covered by a synced MARK */
     uint64_t live_bytes;     /* topic + payload bytes of live messages (capacity) */
     uint64_t promised_recno; /* durable after the last flush() or open */
 } pubstore_file;
@@ -301,6 +325,7 @@ static int pf_open(const fl_store_env *env, void **self_out, fl_store_recovery *
         return rc;
     }
     s->promised_recno = fl_seglog_durable_recno(s->fs.log); /* open synced what it kept */
+    s->reserved = s->last_seq;                              /* the first store reserves above it */
     *self_out = s;
     return 0;
 }
@@ -416,7 +441,7 @@ static int prune_needs_sync(const pubstore_file *s)
 static int delete_dead(pubstore_file *s)
 {
     uint8_t mark[8];
-    fl_store_be64(mark, s->last_seq);
+    fl_store_be64(mark, s->reserved > s->last_seq ? s->reserved : s->last_seq);
     int rc = fl_seglog_append(s->fs.log, REC_MARK, mark, sizeof mark, NULL);
     if (rc < 0)
         return fail(s, "prune mark", rc);
@@ -460,6 +485,25 @@ out:
 /* ------------------------------------------------------------------ */
 /* operations */
 
+/* Make sure `seq` is covered by a durable reservation before store()
+ * accepts it (see the design note). Nothing to do under sync=always. */
+static int reserve_for(pubstore_file *s, uint64_t seq)
+{
+    if (s->fs.opts.sync == FL_SYNC_ALWAYS || seq <= s->reserved)
+        return 0;
+    uint64_t upto = seq > UINT64_MAX - (RESERVE_BLOCK - 1) ? UINT64_MAX : seq + RESERVE_BLOCK - 1;
+    uint8_t mark[8];
+    fl_store_be64(mark, upto);
+    int rc = fl_seglog_append(s->fs.log, REC_MARK, mark, sizeof mark, NULL);
+    if (rc < 0)
+        return fail(s, "reserve", rc);
+    rc = fl_seglog_sync(s->fs.log);
+    if (rc < 0)
+        return fail(s, "reserve sync", rc);
+    s->reserved = upto;
+    return 0;
+}
+
 static int pf_store(void *self, const fl_pub_msg *msg)
 {
     pubstore_file *s = self;
@@ -487,6 +531,9 @@ static int pf_store(void *self, const fl_pub_msg *msg)
         return FL_E_FULL;
     }
     int rc = index_reserve(s);
+    if (rc < 0)
+        return rc;
+    rc = reserve_for(s, msg->sequence);
     if (rc < 0)
         return rc;
     uint64_t recno = 0;

@@ -8,9 +8,21 @@
  *   msgs(seq INTEGER PRIMARY KEY, topic TEXT, payload BLOB)   one row per message
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                 'last_sequence'
  * last_sequence on reopen is max(meta.last_sequence, max(msgs.seq)): store()
- * only inserts the row, and discard_up_to() writes the meta row in the same
- * transaction as the DELETE, so a sequence can never be reused even after
- * every message was discarded. Topics are stored as TEXT with their exact
+ * only inserts the row, and discard_up_to() raises the meta row (never
+ * lowers it) in the same transaction as the DELETE, so a sequence can never
+ * be reused even after every message was discarded.
+ *
+ * Sequence reservation (store.h, last_sequence): under sync=batch or none a
+ * power loss may take rows whose messages were already sent. So before
+ * store() accepts a sequence above `reserved`, it raises meta.last_sequence
+ * to seq + RESERVE_BLOCK - 1 and makes that durable at once (commit the
+ * group, sync the WAL: fl__sqlite_db_flush), one sync per block. After any
+ * crash or power loss last_sequence is then at least every sequence a
+ * store() returned; a restart skips the rest of the block. Under
+ * sync=always every row is durable on return and nothing is reserved.
+ * A store() that fails with FL_E_SYNC_FAILED (the commit's WAL sync
+ * failed) may leave its row committed in the WAL: after reopen the message
+ * is there, intact, or absent. Topics are stored as TEXT with their exact
  * bytes (SQLite does not transcode a UTF-8 database); capacity counts topic
  * plus payload bytes, as the memory store does.
  *
@@ -43,6 +55,9 @@
 #define PUB_APPLICATION_ID 0x464C5053 /* "FLPS" */
 #define PUB_USER_VERSION   1
 
+/* Sequences covered by one durable reservation (one sync per block). */
+#define RESERVE_BLOCK 4096u
+
 static const fl__sqlite_kind k_pub_kind = {
     .what = "pubstore sqlite",
     .file = "pubstore.db",
@@ -61,6 +76,7 @@ typedef struct pubstore_sqlite {
     uint64_t lowest;    /* lowest stored sequence, 0 if empty */
     uint64_t last_seq;  /* highest sequence ever stored */
     uint64_t meta_last; /* last_sequence as written in meta */
+    uint64_t reserved;  /* sequences up to this are durably in meta */
     sqlite3_stmt *st_ins, *st_meta, *st_sum, *st_del, *st_min, *st_all, *st_one;
 } pubstore_sqlite;
 
@@ -128,6 +144,7 @@ static int load_state(pubstore_sqlite *s)
         return set_err(s, FL_E_CORRUPT, "negative or zero sequence in %s", s->d.path);
     s->meta_last = (uint64_t)meta;
     s->last_seq = meta > maxseq ? (uint64_t)meta : (uint64_t)maxseq;
+    s->reserved = s->last_seq; /* the next store reserves above it */
     return 0;
 }
 
@@ -180,6 +197,30 @@ static void ps_close(void *self)
 /* ------------------------------------------------------------------ */
 /* operations */
 
+/* Make sure `seq` is covered by a durable reservation before store()
+ * accepts it (see the design note). Nothing to do under sync=always. */
+static int reserve_for(pubstore_sqlite *s, uint64_t seq)
+{
+    if (s->d.opts.sync == FL__SYNC_ALWAYS || seq <= s->reserved)
+        return 0;
+    uint64_t upto = seq > FL__SQLITE_SEQ_MAX - (RESERVE_BLOCK - 1) ? FL__SQLITE_SEQ_MAX
+                                                                   : seq + RESERVE_BLOCK - 1;
+    int rc = fl__sqlite_db_op_begin(&s->d, false);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(s->st_meta, 1, (sqlite3_int64)upto);
+    int src = sqlite3_step(s->st_meta);
+    sqlite3_reset(s->st_meta);
+    rc = src == SQLITE_DONE ? 0 : fl__sqlite_db_fail(&s->d, src, "reserve");
+    rc = fl__sqlite_db_op_end(&s->d, false, rc);
+    if (rc == 0)
+        rc = fl__sqlite_db_flush(&s->d);
+    if (rc < 0)
+        return rc;
+    s->meta_last = s->reserved = upto;
+    return 0;
+}
+
 static int ps_store(void *self, const fl_pub_msg *msg)
 {
     pubstore_sqlite *s = self;
@@ -204,7 +245,10 @@ static int ps_store(void *self, const fl_pub_msg *msg)
                        "store: capacity %" PRIu64 " bytes reached (%" PRIu64 " held, %" PRIu64
                        " more)",
                        cap, s->bytes, size);
-    int rc = fl__sqlite_db_op_begin(&s->d, false);
+    int rc = reserve_for(s, msg->sequence);
+    if (rc < 0)
+        return rc;
+    rc = fl__sqlite_db_op_begin(&s->d, false);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = s->st_ins;
@@ -240,7 +284,7 @@ static int discard_rows(pubstore_sqlite *s, uint64_t seq, uint64_t *n, uint64_t 
     sqlite3_reset(st);
     if (src != SQLITE_ROW)
         return fl__sqlite_db_fail(&s->d, src, "discard");
-    if (s->meta_last != s->last_seq) {
+    if (s->meta_last < s->last_seq) {
         sqlite3_bind_int64(s->st_meta, 1, (sqlite3_int64)s->last_seq);
         src = sqlite3_step(s->st_meta);
         sqlite3_reset(s->st_meta);
@@ -276,7 +320,8 @@ static int ps_discard_up_to(void *self, uint64_t seq)
     rc = fl__sqlite_db_op_end(&s->d, true, rc);
     if (rc < 0)
         return rc;
-    s->meta_last = s->last_seq;
+    if (s->meta_last < s->last_seq)
+        s->meta_last = s->last_seq;
     s->count -= n;
     s->bytes -= bytes;
     s->lowest = lowest;

@@ -118,6 +118,20 @@ static void crash_and_restart(fl_sc *t)
     }
 }
 
+/* Cut the power under the open stores (any sync policy), close them,
+ * bring the process back. */
+static void power_loss_and_restart(fl_sc *t)
+{
+    assert_non_null(t->sut->power_loss);
+    t->sut->power_loss(t->sut->ctx);
+    pub_close(t);
+    bm_close(t);
+    if (t->sut->restart) {
+        t->rt = t->sut->restart(t->sut->ctx);
+        assert_non_null(t->rt);
+    }
+}
+
 static void pub_reopen(fl_sc *t, bool crash)
 {
     const char *options = t->pub_options;
@@ -287,6 +301,20 @@ static void expect_last_line(fl_sc *t, int line, uint64_t want)
     uint64_t got = t->sut->pub->last_sequence(t->pub);
     if (got != want)
         fail_msg("line %d: last_sequence = %" PRIu64 ", want %" PRIu64, line, got, want);
+}
+
+/* After a reopen last_sequence may be above the highest message stored (a
+ * store may reserve sequences in blocks, store.h): at least `floor`.
+ * Returns it. */
+#define EXPECT_LAST_AT_LEAST(t, floor) expect_last_at_least_line((t), __LINE__, (floor))
+static uint64_t expect_last_at_least_line(fl_sc *t, int line, uint64_t floor)
+{
+    uint64_t got = t->sut->pub->last_sequence(t->pub);
+    if (got < floor)
+        fail_msg("line %d: last_sequence = %" PRIu64 " after reopen, want >= %" PRIu64
+                 " (a sequence handed out before could be reused)",
+                 line, got, floor);
+    return got;
 }
 
 /* ===================================================================== */
@@ -617,7 +645,7 @@ static void pub_reopen_common(fl_sc *t, bool crash)
     pub_store_range(t, 1, 20);
     PUB_DISCARD(t, 5);
     pub_reopen(t, crash);
-    EXPECT_LAST(t, 20);
+    uint64_t last = EXPECT_LAST_AT_LEAST(t, 20);
     collect c = {0};
     pub_replay(t, &c, __LINE__);
     if (c.n < 15 || c.n > 20)
@@ -633,9 +661,11 @@ static void pub_reopen_common(fl_sc *t, bool crash)
     assert_int_equal(ops->unpersisted_count(t->pub), c.n);
     assert_int_equal(ops->lowest_unpersisted(t->pub), first);
     PUB_STORE(t, 20, FL_E_INVAL);
-    PUB_STORE(t, 21, 0);
+    PUB_STORE(t, last, FL_E_INVAL);
+    PUB_STORE(t, last + 1, 0);
     PUB_DISCARD(t, 10);
-    EXPECT_PUB(t, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21);
+    uint64_t want[11] = {11, 12, 13, 14, 15, 16, 17, 18, 19, 20, last + 1};
+    expect_pub_line(t, __LINE__, want, 11);
 }
 
 static void pub_reopen_keeps_unpersisted(fl_sc *t)
@@ -657,11 +687,12 @@ static void pub_reopen_last_common(fl_sc *t, bool crash)
     PUB_DISCARD(t, 9);
     assert_int_equal(t->sut->pub->flush(t->pub), 0);
     pub_reopen(t, crash);
-    EXPECT_LAST(t, 9);
+    uint64_t last = EXPECT_LAST_AT_LEAST(t, 9);
     PUB_STORE(t, 9, FL_E_INVAL);
-    PUB_STORE(t, 10, 0);
+    PUB_STORE(t, last, FL_E_INVAL);
+    PUB_STORE(t, last + 1, 0);
     pub_reopen(t, crash);
-    EXPECT_LAST(t, 10);
+    EXPECT_LAST_AT_LEAST(t, last + 1);
 }
 
 static void pub_reopen_keeps_last_sequence(fl_sc *t)
@@ -672,6 +703,138 @@ static void pub_reopen_keeps_last_sequence(fl_sc *t)
 static void pub_crash_keeps_last_sequence(fl_sc *t)
 {
     pub_reopen_last_common(t, true);
+}
+
+/* What a validating replay saw (no capacity limit). */
+typedef struct scan {
+    uint64_t n, first, last;
+    uint64_t bad_seq;   /* first message with other content, or 0 */
+    uint64_t unordered; /* first sequence not above the previous, or 0 */
+    bool has[8];        /* has[i]: sequence `probe + i` came back */
+    uint64_t probe;
+} scan;
+
+static int scan_fn(void *arg, const fl_pub_msg *m)
+{
+    scan *c = arg;
+    if (!msg_matches(m) && !c->bad_seq)
+        c->bad_seq = m->sequence ? m->sequence : UINT64_MAX;
+    if (c->n && m->sequence <= c->last && !c->unordered)
+        c->unordered = m->sequence ? m->sequence : UINT64_MAX;
+    if (c->n++ == 0)
+        c->first = m->sequence;
+    c->last = m->sequence;
+    if (c->probe && m->sequence >= c->probe && m->sequence - c->probe < 8)
+        c->has[m->sequence - c->probe] = true;
+    return 0;
+}
+
+/* Replay everything: every message intact, ascending; counters agree. */
+static scan pub_scan(fl_sc *t, uint64_t probe, int line)
+{
+    const fl_pubstore_ops *ops = t->sut->pub;
+    scan c = {.probe = probe};
+    int rc = ops->replay(t->pub, scan_fn, &c);
+    if (rc != 0)
+        fail_msg("line %d: replay = %s (%s)", line, fl_err_name(rc), ops->last_error(t->pub));
+    if (c.bad_seq)
+        fail_msg("line %d: replay: message %" PRIu64 " came back damaged or different", line,
+                 c.bad_seq);
+    if (c.unordered)
+        fail_msg("line %d: replay: sequence %" PRIu64 " out of order", line, c.unordered);
+    if (ops->unpersisted_count(t->pub) != c.n)
+        fail_msg("line %d: unpersisted_count = %" PRIu64 ", replay gave %" PRIu64, line,
+                 ops->unpersisted_count(t->pub), c.n);
+    if (ops->lowest_unpersisted(t->pub) != (c.n ? c.first : 0))
+        fail_msg("line %d: lowest_unpersisted = %" PRIu64 ", want %" PRIu64, line,
+                 ops->lowest_unpersisted(t->pub), c.n ? c.first : 0);
+    if (c.n && ops->last_sequence(t->pub) < c.last)
+        fail_msg("line %d: last_sequence %" PRIu64 " below stored %" PRIu64, line,
+                 ops->last_sequence(t->pub), c.last);
+    return c;
+}
+
+/* Power loss with the store's own sync policy (none and batch included):
+ * whatever messages it loses, no sequence a store() returned is handed out
+ * again (store.h, last_sequence). 5000 stores cross any reasonable
+ * reservation block. */
+static void pub_power_loss_never_reuses_sequence(fl_sc *t)
+{
+    pub_open(t);
+    pub_store_range(t, 1, 5000);
+    PUB_DISCARD(t, 100);
+    power_loss_and_restart(t);
+    pub_open(t);
+    uint64_t last = EXPECT_LAST_AT_LEAST(t, 5000);
+    scan c = pub_scan(t, 0, __LINE__);
+    if (c.n && (c.first < 1 || c.last > 5000))
+        fail_msg("after power loss replay gave %" PRIu64 "..%" PRIu64 ", want within 1..5000",
+                 c.first, c.last);
+    PUB_STORE(t, last, FL_E_INVAL);
+    pub_store_range(t, last + 1, last + 10);
+    /* a second power loss right away: still nothing reused */
+    power_loss_and_restart(t);
+    pub_open(t);
+    uint64_t again = EXPECT_LAST_AT_LEAST(t, last + 10);
+    pub_scan(t, 0, __LINE__);
+    PUB_STORE(t, again + 1, 0);
+}
+
+/* A sync fails under store(6) (or, when the policy does not sync in
+ * store(), under the flush after it). Outcome unknown (store.h): the handle
+ * is poisoned; after a reopen (clean close, or a power loss) 1..5 (flushed)
+ * are back, 6 is back intact or absent, nothing else is stored under 6, and
+ * the store works again above last_sequence. */
+static void pub_sync_failure_common(fl_sc *t, bool power_loss)
+{
+    const fl_pubstore_ops *ops = t->sut->pub;
+    pub_open(t);
+    pub_store_range(t, 1, 5);
+    assert_int_equal(ops->flush(t->pub), 0);
+    t->sut->fail_next_sync(t->sut->ctx);
+    msg_buf b;
+    int rc = ops->store(t->pub, make_msg(&b, 6));
+    if (rc == 0)
+        rc = ops->flush(t->pub); /* no sync in store() under this policy */
+    if (rc != FL_E_SYNC_FAILED)
+        fail_msg("store(6) + flush with a failing sync = %s, want SYNC_FAILED (%s)",
+                 fl_err_name(rc), ops->last_error(t->pub));
+    PUB_STORE(t, 7, FL_E_SYNC_FAILED); /* poisoned: never retried */
+    assert_int_equal(ops->flush(t->pub), FL_E_SYNC_FAILED);
+    if (power_loss)
+        power_loss_and_restart(t);
+    else
+        pub_close(t);
+    pub_open(t);
+    scan c = pub_scan(t, 6, __LINE__);
+    if (c.n < 5 || c.n > 6 || c.first != 1)
+        fail_msg("after the failed sync and reopen replay gave %" PRIu64 " message(s) from %" PRIu64
+                 ", want 1..5 and maybe 6",
+                 c.n, c.first);
+    if (c.n == 6 && !c.has[0])
+        fail_msg("after the failed sync a message other than 6 came back");
+    if (c.has[1])
+        fail_msg("message 7, refused by the poisoned handle, came back");
+    uint64_t last = EXPECT_LAST_AT_LEAST(t, c.has[0] ? 6 : 5);
+    collect one = {0};
+    rc = ops->replay_one(t->pub, 6, collect_fn, &one);
+    if (c.has[0] ? rc != 0 || one.n != 1 || one.bad_seq : rc != FL_E_NOT_FOUND)
+        fail_msg("replay_one(6) = %s (%zu message(s)) disagrees with replay (6 %s)",
+                 fl_err_name(rc), one.n, c.has[0] ? "present" : "absent");
+    PUB_STORE(t, last + 1, 0);
+    assert_int_equal(ops->flush(t->pub), 0);
+    scan after = pub_scan(t, 0, __LINE__);
+    assert_int_equal(after.last, last + 1);
+}
+
+static void pub_sync_failure_then_reopen(fl_sc *t)
+{
+    pub_sync_failure_common(t, false);
+}
+
+static void pub_sync_failure_then_power_loss(fl_sc *t)
+{
+    pub_sync_failure_common(t, true);
 }
 
 /* ===================================================================== */
@@ -1183,6 +1346,13 @@ static const fl_store_contract_case cases[] = {
     {"pub_reopen_keeps_last_sequence", PUB | FL_SC_DURABLE, pub_reopen_keeps_last_sequence},
     {"pub_crash_keeps_unpersisted", PUB | FL_SC_RETAIN | FL_SC_CRASH, pub_crash_keeps_unpersisted},
     {"pub_crash_keeps_last_sequence", PUB | FL_SC_CRASH, pub_crash_keeps_last_sequence},
+    {"pub_power_loss_never_reuses_sequence", PUB | FL_SC_RETAIN | FL_SC_POWER_LOSS,
+     pub_power_loss_never_reuses_sequence},
+    {"pub_sync_failure_then_reopen", PUB | FL_SC_RETAIN | FL_SC_DURABLE | FL_SC_SYNC_FAIL,
+     pub_sync_failure_then_reopen},
+    {"pub_sync_failure_then_power_loss",
+     PUB | FL_SC_RETAIN | FL_SC_DURABLE | FL_SC_SYNC_FAIL | FL_SC_POWER_LOSS,
+     pub_sync_failure_then_power_loss},
 
     {"bm_unknown_sub_is_epoch", BM, bm_unknown_sub_is_epoch},
     {"bm_log_new_and_duplicate", BM, bm_log_new_and_duplicate},
@@ -1230,6 +1400,10 @@ bool fl__store_contract_applies(const fl_store_under_test *sut, const fl_store_c
     if ((n & FL_SC_CRASH) && !sut->crash)
         return false;
     if ((n & FL_SC_CAPACITY) && !sut->capacity_options)
+        return false;
+    if ((n & FL_SC_POWER_LOSS) && !sut->power_loss)
+        return false;
+    if ((n & FL_SC_SYNC_FAIL) && !sut->fail_next_sync)
         return false;
     return true;
 }

@@ -40,7 +40,14 @@
  *     with. Give .crash only for options under which every successful call is
  *     durable when it returns (sync=always);
  *   - FL_SC_CAPACITY cases need .capacity_options: options giving a capacity
- *     that a few hundred 100-byte messages fill (at most ~1 MiB).
+ *     that a few hundred 100-byte messages fill (at most ~1 MiB);
+ *   - FL_SC_POWER_LOSS cases need .power_loss (and .restart when the runtime
+ *     changes): unlike .crash it may be given under any sync policy; the
+ *     cases then expect only what store.h promises whatever the policy
+ *     (sequences are never reused after a power loss, nothing damaged comes
+ *     back);
+ *   - FL_SC_SYNC_FAIL cases need .fail_next_sync and FL_SUT_DURABLE: the
+ *     store's outcome-unknown contract after a failed sync (store.h).
  *
  * Rules the table checks beyond the literal text of store.h (the project's
  * reading of anchors.md):
@@ -57,7 +64,14 @@
  *   - publish reopen: discard_up_to need not be durable, so after a reopen
  *     messages at or below the last discard may come back (unchanged, in
  *     order); every message above it must;
- *   - capacity: FL_E_FULL stores nothing, and discarding frees the room.
+ *   - capacity: FL_E_FULL stores nothing, and discarding frees the room;
+ *   - last_sequence after a reopen may exceed the highest message stored (a
+ *     store may reserve sequences in blocks, store.h): reopen cases check
+ *     "at least", and continue from whatever it says;
+ *   - after a failed sync (FL_E_SYNC_FAILED from store() or flush()) and a
+ *     reopen (clean or after a power loss) the message of that store() is
+ *     either back intact under its sequence or absent; everything flushed
+ *     before is back; the store works again.
  *
  * This file links into every test binary (tests/lib/), so it depends only on
  * cmocka, libc and client/error.c.
@@ -92,20 +106,30 @@ typedef struct fl_store_under_test {
     /* Optional (enables FL_SC_CRASH cases). Kill the process under the open
      * store; close() is called afterwards and must not reach the disk. */
     void (*crash)(void *ctx);
-    /* Optional. After crash: bring the process back; returns the runtime to
-     * reopen with (NULL hook: keep the old runtime). */
+    /* Optional. After crash or power_loss: bring the process back; returns
+     * the runtime to reopen with (NULL hook: keep the old runtime). */
     const fl_runtime *(*restart)(void *ctx);
+    /* Optional (enables FL_SC_POWER_LOSS cases). Cut the power under the
+     * open store, whatever its sync policy: what was not synced may be
+     * lost, the last write may tear; close() is called afterwards and must
+     * not reach the disk. */
+    void (*power_loss)(void *ctx);
+    /* Optional (enables FL_SC_SYNC_FAIL cases). Make the next file sync
+     * (fsync, not a directory sync) fail once with an I/O error. */
+    void (*fail_next_sync)(void *ctx);
 } fl_store_under_test;
 
 /* What a case needs (fl_store_contract_case.needs). */
 enum {
-    FL_SC_PUB = 1u << 0,       /* a publish-store case */
-    FL_SC_BM = 1u << 1,        /* a bookmark-store case */
-    FL_SC_RETAIN = 1u << 2,    /* needs FL_SUT_RETAINS */
-    FL_SC_NONRETAIN = 1u << 3, /* needs a store without FL_SUT_RETAINS */
-    FL_SC_DURABLE = 1u << 4,   /* needs FL_SUT_DURABLE */
-    FL_SC_CRASH = 1u << 5,     /* needs .crash */
-    FL_SC_CAPACITY = 1u << 6,  /* needs .capacity_options */
+    FL_SC_PUB = 1u << 0,        /* a publish-store case */
+    FL_SC_BM = 1u << 1,         /* a bookmark-store case */
+    FL_SC_RETAIN = 1u << 2,     /* needs FL_SUT_RETAINS */
+    FL_SC_NONRETAIN = 1u << 3,  /* needs a store without FL_SUT_RETAINS */
+    FL_SC_DURABLE = 1u << 4,    /* needs FL_SUT_DURABLE */
+    FL_SC_CRASH = 1u << 5,      /* needs .crash */
+    FL_SC_CAPACITY = 1u << 6,   /* needs .capacity_options */
+    FL_SC_POWER_LOSS = 1u << 7, /* needs .power_loss */
+    FL_SC_SYNC_FAIL = 1u << 8,  /* needs .fail_next_sync */
 };
 
 /* One running case: the store under test, the current runtime and the open

@@ -15,7 +15,11 @@
  *   - On failure the store's logical contents are unchanged, unless the
  *     operation says otherwise. FL_E_SYNC_FAILED poisons the handle: every
  *     later call fails with it until the store is closed and reopened (a
- *     failed fsync is never retried; reopening runs recovery).
+ *     failed fsync is never retried; reopening runs recovery). After a
+ *     failed fsync the outcome of the write it was meant to make durable is
+ *     unknown (the bytes may or may not be on disk), so an operation that
+ *     fails with FL_E_SYNC_FAILED may or may not have taken effect: see
+ *     store() for what that means for a message.
  *   - Memory handed to a callback is borrowed for the duration of that call.
  *     Memory handed to the store is copied by the store if it keeps it.
  *   - Operations are called from one thread (the client's loop), never
@@ -95,7 +99,16 @@ typedef struct fl_pubstore_ops {
      * (FL_E_INVAL otherwise). Durable on return when the sync policy is
      * `always`; with `batch` durable within the batch window; with `none`
      * it survives a process crash only. FL_E_FULL when the capacity is
-     * reached (nothing stored). */
+     * reached (nothing stored); any other error except FL_E_SYNC_FAILED
+     * stores nothing either.
+     *
+     * FL_E_SYNC_FAILED means OUTCOME UNKNOWN: the handle is poisoned, and
+     * after the store is reopened the message either is in it, intact
+     * under msg->sequence (it will then be replayed and republished like
+     * any stored message), or is not -- never a different or damaged
+     * message under that sequence. Whoever called store() must find out
+     * after the reopen (replay_one(msg->sequence) answers it, before any
+     * discard) rather than assume either outcome. */
     int (*store)(void *self, const fl_pub_msg *msg);
     /* Forget every message with sequence <= seq (the broker persisted them).
      * Discarding nothing is fine. Need not be durable on return: a message
@@ -108,7 +121,17 @@ typedef struct fl_pubstore_ops {
     /* Number of stored (not discarded) messages. */
     uint64_t (*unpersisted_count)(void *self);
     /* The highest sequence ever stored, even if since discarded; survives
-     * restarts and prunes, so sequences are never reused. 0 if none ever. */
+     * restarts and prunes, so sequences are never reused. 0 if none ever.
+     * A store that survives a reopen (file, sqlite, durable plugins) must
+     * also keep this promise across a crash or a power loss whatever its
+     * sync policy: last_sequence after reopen is >= every sequence returned
+     * by a successful store() call before the crash or power loss, even if
+     * the message itself was lost (under batch/none). It may be higher than
+     * any message that survived: the built-in stores reserve sequences in
+     * blocks (a synced record "sequences up to R may have been handed out",
+     * written before the first store above the previous R, one sync per
+     * block; not needed under `always`), and after a reopen last_sequence
+     * is R, so sequences continue above the block and may jump. */
     uint64_t (*last_sequence)(void *self);
     /* The lowest stored sequence, 0 if the store is empty. */
     uint64_t (*lowest_unpersisted)(void *self);
