@@ -24,13 +24,25 @@
  *   refused, auth failure, connection lost) is reported to the chooser,
  *   which advances; a lost session is not, so the same server is retried
  *   first.
- * - On the logon ack: report_success, discard the publish store up to the
- *   ack's sequence, next sequence = max(next, ack + 1), republish the rest
- *   in order, start heartbeats, re-enter subscriptions, then reset the delay
- *   strategy and stop the connection_timeout timer. The whole sequence
- *   runs inside the logon ack's handling, so a broker that accepts logons
- *   and then drops every session is retried without delay each time (as
- *   the reference client does); a custom chooser can count such flaps.
+ * - On the logon ack: stop the connection_timeout timer, report_success,
+ *   discard the publish store up to the ack's sequence, next sequence =
+ *   max(next, ack + 1), republish the rest in order, start heartbeats,
+ *   re-enter subscriptions, and arm the stability timer (stable_after,
+ *   default 1 s). The whole sequence runs inside the logon ack's handling.
+ * - The delay strategy is reset only when the session has proven stable:
+ *   the stability timer fired with the session still up (stable_after 0:
+ *   at once, at the logon ack). DEVIATION FROM AMPS: the reference client
+ *   resets its delay strategy on every successful logon, so a broker that
+ *   accepts logons and drops each session right after (a poisoned journal,
+ *   a failing entitlement check, a full disk) is retried with no delay at
+ *   all -- a hot loop of connect/logon/close. Here such a flapping session
+ *   counts as one more attempt of the same reconnect sequence: the next
+ *   wait comes from the strategy's running state (fixed: its delay;
+ *   exponential: the growing backoff; max_total_us keeps counting), so a
+ *   flapping server is retried at the strategy's pace. A session lost after
+ *   stable_after restarts with a fresh strategy (first wait 0), as before.
+ *   The chooser still hears report_success at the logon ack, so it does
+ *   not advance on a flap; a custom chooser can count flaps.
  * - connection_timeout is armed when the loop starts from a connected or
  *   idle state and cancelled by a logon; when it fires the loop gives up.
  * - Re-entrancy: callbacks may call back into the client (disconnect,
@@ -160,7 +172,8 @@ struct fl_client {
     char *uri;      /* URI of the current attempt/session */
     char *password; /* its password, NULL: none */
 
-    fl_timer_id t_delay, t_attempt, t_conn_timeout, t_hb, t_idle, t_defer;
+    fl_timer_id t_delay, t_attempt, t_conn_timeout, t_hb, t_idle, t_defer, t_stable;
+    uint64_t stable_after_us; /* a session up this long resets the delay strategy */
     uint64_t last_rx_us;
     uint64_t loop_start_us;
     fl_buf rx, tx;
@@ -763,7 +776,8 @@ static void cancel_session_timers(fl_client *c)
     fl_rt_timer_cancel(c->rt, c->t_hb);
     fl_rt_timer_cancel(c->rt, c->t_idle);
     fl_rt_timer_cancel(c->rt, c->t_attempt);
-    c->t_hb = c->t_idle = c->t_attempt = 0;
+    fl_rt_timer_cancel(c->rt, c->t_stable);
+    c->t_hb = c->t_idle = c->t_attempt = c->t_stable = 0;
 }
 
 /* Close the connection (if any), drop session-scoped state. */
@@ -1027,6 +1041,27 @@ static void heartbeat_start(fl_client *c)
 
 /* ---- the logon sequence ------------------------------------------------------ */
 
+/* The session stayed up for stable_after: only now the reconnect sequence
+ * counts as a success for the delay strategy (design note). */
+static void on_stable(void *arg)
+{
+    fl_client *c = arg;
+    c->t_stable = 0;
+    if (!in_session(c))
+        return;
+    trace(c, "session_stable", "\"after_us\":%llu", (unsigned long long)c->stable_after_us);
+    fl_delay_reset(&c->delay);
+}
+
+static void arm_stable(fl_client *c)
+{
+    if (c->stable_after_us == 0 ||
+        fl_rt_timer_start(c->rt, c->stable_after_us, on_stable, c, &c->t_stable) != 0) {
+        c->t_stable = 0;
+        fl_delay_reset(&c->delay); /* no timer: reset at once, as AMPS does */
+    }
+}
+
 static void on_logged_on(fl_client *c, uint64_t acked_seq)
 {
     fl_rt_timer_cancel(c->rt, c->t_attempt);
@@ -1071,7 +1106,7 @@ static void on_logged_on(fl_client *c, uint64_t acked_seq)
     for (size_t i = 0; i < c->nsubs; i++)
         if (c->subs[i]->status == SUB_NEW)
             send_subscribe(c, c->subs[i]);
-    fl_delay_reset(&c->delay);
+    arm_stable(c);
     notify_state(c, FL_CLIENT_RESUBSCRIBED);
 }
 
@@ -1471,6 +1506,7 @@ int fl_client_new(const fl_runtime *rt, const char *name, const fl_client_option
     c->name = dup_s(name);
     c->trace_prefix = make_trace_prefix(name, &c->trace_prefix_len);
     c->next_seq = 1;
+    c->stable_after_us = FL_CLIENT_STABLE_AFTER_DEFAULT_US;
     c->next_cmd_id = 1;
     c->next_serial = 1;
     fl_buf_init(&c->rx);
@@ -1605,6 +1641,17 @@ int fl_client_set_connection_timeout(fl_client *c, uint64_t timeout_us)
     return 0;
 }
 
+int fl_client_set_stable_after(fl_client *c, uint64_t stable_after_us)
+{
+    if (c == NULL)
+        return FL_E_INVAL;
+    if (!configurable(c))
+        return FL_E_STATE;
+    c->stable_after_us = stable_after_us;
+    trace(c, "set_stable_after", "\"stable_after_us\":%llu", (unsigned long long)stable_after_us);
+    return 0;
+}
+
 int fl_client_set_max_pending(fl_client *c, uint32_t max_pending)
 {
     if (c == NULL)
@@ -1706,6 +1753,18 @@ int fl_client_publish(fl_client *c, const char *topic, const void *payload, size
             c->was_full = true;
             c->defer_full = true;
             defer(c);
+            return rc;
+        }
+        if (rc == FL_E_SYNC_FAILED) {
+            /* Outcome unknown (store.h): after a reopen the message may be
+             * in the store under this sequence and will be republished
+             * then. Report the sequence so the application can tell, and
+             * never hand it out again. Nothing is sent: the store is
+             * poisoned, the application must reopen it. */
+            c->next_seq++;
+            trace(c, "publish_sync_failed", "\"seq\":%llu", (unsigned long long)m.sequence);
+            if (seq_out)
+                *seq_out = m.sequence;
             return rc;
         }
         if (rc != 0)

@@ -55,11 +55,15 @@ typedef struct tps {
     size_t n;
     uint64_t last;
     size_t capacity; /* 0: unbounded */
+    int sync_fail;   /* next store writes, then fails its "sync": poisoned after */
+    int poisoned;
 } tps;
 
 static int tps_store(void *self, const fl_pub_msg *msg)
 {
     tps *s = self;
+    if (s->poisoned)
+        return FL_E_SYNC_FAILED;
     if (msg->sequence <= s->last)
         return FL_E_INVAL;
     if ((s->capacity && s->n >= s->capacity) || s->n == 128)
@@ -73,6 +77,11 @@ static int tps_store(void *self, const fl_pub_msg *msg)
     memcpy(m->payload, msg->payload, msg->payload_len);
     m->len = msg->payload_len;
     s->last = msg->sequence;
+    if (s->sync_fail) {
+        /* written, then the sync failed: outcome unknown (store.h) */
+        s->poisoned = 1;
+        return FL_E_SYNC_FAILED;
+    }
     return 0;
 }
 
@@ -288,6 +297,7 @@ typedef struct fb_server {
     const char *password;       /* required password, NULL: any */
     int close_after_publishes;  /* on the first connection only; 0: never */
     int close_after_subscribes; /* likewise */
+    int close_after_logon;      /* every connection: close right after the logon ack */
     int expire_subs;            /* refuse this many bookmark subscribes as expired */
     int auto_ack;               /* persisted ack after each publish */
     int track_seq;              /* logon_seq follows the highest publish received */
@@ -455,6 +465,8 @@ static void fb_handle(fb *b, const fl_frame *fr)
             return;
         }
         fb_ack(b, FL_ACK_LOGON, FL_STATUS_SUCCESS, 0, sv->logon_seq, NULL);
+        if (sv->close_after_logon)
+            fb_close(b);
         return;
     case FL_CMD_PUBLISH:
         b->pubs_on_conn++;
@@ -730,6 +742,26 @@ static size_t count_state(const fx *f, int st)
     return n;
 }
 
+/* Run until the client has re-entered its subscriptions once more than
+ * `before` times (a new session is up), at most 30 virtual seconds; the
+ * session just lost was short, so the wait comes from the delay strategy
+ * (client.h, "Reconnect pacing"). */
+static void run_until_resubscribed(fx *f, size_t before)
+{
+    for (int i = 0; i < 3000 && count_state(f, FL_CLIENT_RESUBSCRIBED) <= before; i++)
+        run_for(f, 10 * MS);
+    assert_true(count_state(f, FL_CLIENT_RESUBSCRIBED) > before);
+    run_for(f, 1 * MS);
+}
+
+/* Cut the client's link and wait for the next session. */
+static void cut_and_reconnect(fx *f)
+{
+    size_t before = count_state(f, FL_CLIENT_RESUBSCRIBED);
+    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
+    run_until_resubscribed(f, before);
+}
+
 static uint64_t publish(fx *f, const char *payload)
 {
     uint64_t seq = 0;
@@ -865,9 +897,9 @@ static void test_plain_disconnect_retries_same_server(void **state)
     fb_listen(f, 0);
     fb_listen(f, 1);
     assert_int_equal(api_connect(f), 0);
-    run_for(f, 10 * MS);
+    run_for(f, 1 * S + 10 * MS); /* past stable_after: the delay strategy is reset */
     assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    run_for(f, 10 * MS); /* so the first retry waits 0 */
     assert_int_equal(fb_count(&f->broker, FL_CMD_LOGON), 2);
     assert_int_equal(fb_nth(&f->broker, FL_CMD_LOGON, 1)->server, 'a');
     assert_int_equal(count_state(f, FL_CLIENT_RESUBSCRIBED), 2);
@@ -992,9 +1024,8 @@ static void test_sequences_continue_from_store_and_logon(void **state)
 
     /* Restart where the broker has seen more than the store (store lost):
      * sequences jump past the logon ack's, never reuse a seen one. */
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
     f->broker.sv[0].logon_seq = 40;
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     assert_int_equal(fl_client_unpersisted_count(f->c), 0);
     assert_int_equal(publish(f, "newer"), 41);
     run_for(f, 1 * MS);
@@ -1015,10 +1046,11 @@ static void test_republish_in_order_after_reconnect(void **state)
     fb_ack(&f->broker, FL_ACK_PERSISTED, FL_STATUS_SUCCESS, 0, 2, NULL);
     run_for(f, 1 * MS);
     assert_int_equal(fl_client_unpersisted_count(f->c), 2);
+    size_t sessions = count_state(f, FL_CLIENT_RESUBSCRIBED);
     assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
     publish(f, "while-down"); /* 5: stored, sent after the republish */
     f->broker.sv[0].logon_seq = 2;
-    run_for(f, 10 * MS);
+    run_until_resubscribed(f, sessions);
     size_t n = fb_count(&f->broker, FL_CMD_PUBLISH);
     assert_int_equal(n, 4 + 3);
     for (size_t i = 0; i < 3; i++)
@@ -1142,6 +1174,137 @@ static void test_publish_without_store(void **state)
     assert_int_equal(fl_client_set_publish_store(f->c, &bad, &f->pub), FL_E_BAD_VERSION);
 }
 
+/* F1: a store() that fails its sync has an unknown outcome; the client
+ * still reports the sequence it assigned, sends nothing, and never hands
+ * that sequence out again. */
+static void test_publish_sync_failed_reports_sequence(void **state)
+{
+    fx *f = *state;
+    fb_listen(f, 0);
+    assert_int_equal(api_connect(f), 0);
+    run_for(f, 10 * MS);
+    assert_int_equal(publish(f, "a"), 1);
+    f->pub.sync_fail = 1;
+    uint64_t seq = 0;
+    f->in_api = 1;
+    assert_int_equal(fl_client_publish(f->c, "orders", "b", 1, &seq), FL_E_SYNC_FAILED);
+    f->in_api = 0;
+    assert_int_equal(seq, 2);      /* reported although the publish failed */
+    assert_int_equal(f->pub.n, 2); /* the store may hold it (here it does) */
+    /* the poisoned store refuses the next one: a new sequence again */
+    seq = 0;
+    f->in_api = 1;
+    assert_int_equal(fl_client_publish(f->c, "orders", "c", 1, &seq), FL_E_SYNC_FAILED);
+    f->in_api = 0;
+    assert_int_equal(seq, 3);
+    run_for(f, 10 * MS);
+    assert_int_equal(fb_count(&f->broker, FL_CMD_PUBLISH), 1); /* only seq 1 was sent */
+    fl_client_stats st;
+    fl_client_get_stats(f->c, &st);
+    assert_int_equal(st.published, 1);
+    assert_int_equal(st.next_sequence, 4);
+    /* other failures leave *seq_out alone */
+    seq = 99;
+    f->in_api = 1;
+    assert_int_equal(fl_client_publish(f->c, "", "d", 1, &seq), FL_E_INVAL);
+    f->in_api = 0;
+    assert_int_equal(seq, 99);
+}
+
+/* ---- reconnect pacing (F4) ---------------------------------------------------------------- */
+
+/* Logon times of server `name`, in order. */
+static size_t logon_times(const fx *f, char name, uint64_t *t, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->broker.nrec; i++)
+        if (f->broker.rec[i].cmd == FL_CMD_LOGON && f->broker.rec[i].server == name) {
+            if (n < cap)
+                t[n] = f->broker.rec[i].t;
+            n++;
+        }
+    return n;
+}
+
+/* A broker that accepts every logon and drops the session right after
+ * (a poisoned journal): the attempts follow the delay strategy instead of
+ * a hot loop. The fixture's exponential strategy (200 ms, x2, max 20 s, no
+ * jitter) allows, over one virtual minute, attempts at 0, 0.2, 0.6, 1.4,
+ * 3.0, 6.2, 12.6, 25.4 and 45.4 s (plus connect and logon round trips). */
+static void test_flapping_broker_backs_off(void **state)
+{
+    fx *f = *state;
+    f->broker.sv[0].close_after_logon = 1;
+    f->broker.sv[1].close_after_logon = 1;
+    fb_listen(f, 0);
+    fb_listen(f, 1);
+    assert_int_equal(api_connect(f), 0);
+    run_for(f, 60 * S);
+    uint64_t t[64];
+    size_t n = logon_times(f, 'a', t, 64);
+    assert_int_equal(n, 9);
+    assert_int_equal(fb_count(&f->broker, FL_CMD_LOGON), 9); /* never failed over to b */
+    uint64_t want_gap = 200 * MS;
+    for (size_t i = 1; i < n; i++) {
+        uint64_t gap = t[i] - t[i - 1];
+        uint64_t want = want_gap < 20 * S ? want_gap : 20 * S;
+        if (gap < want || gap > want + 10 * MS)
+            fail_msg("logon %zu came %llu us after the previous one, want %llu us", i,
+                     (unsigned long long)gap, (unsigned long long)want);
+        want_gap *= 2;
+    }
+    fl_client_stats st;
+    fl_client_get_stats(f->c, &st);
+    assert_int_equal(st.sessions, 9);
+    assert_int_equal(st.attempts, 9);
+
+    /* The broker heals: a session that stays up past stable_after resets the
+     * strategy, so the next plain disconnect is retried at once. */
+    f->broker.sv[0].close_after_logon = 0;
+    run_for(f, 30 * S); /* the 10th attempt (65.4 s) finds a healthy broker */
+    assert_int_equal(logon_times(f, 'a', t, 64), 10);
+    uint64_t t0 = sim_now(f->ctx);
+    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
+    run_for(f, 10 * MS);
+    n = logon_times(f, 'a', t, 64);
+    assert_int_equal(n, 11);
+    assert_true(t[10] >= t0 && t[10] < t0 + 10 * MS);
+}
+
+/* The same with a fixed strategy: one attempt per delay, not thousands. */
+static void test_flapping_broker_fixed_delay(void **state)
+{
+    fx *f = *state;
+    fl_delay_fixed_options o = FL_DELAY_FIXED_OPTIONS_INIT;
+    o.delay_us = 100 * MS;
+    fl_delay d;
+    assert_int_equal(fl_delay_fixed_new(f->crt, &o, &d), 0);
+    assert_int_equal(fl_client_set_delay(f->c, &d), 0);
+    f->broker.sv[0].close_after_logon = 1;
+    fb_listen(f, 0);
+    assert_int_equal(api_connect(f), 0);
+    run_for(f, 10 * S);
+    size_t n = fb_count(&f->broker, FL_CMD_LOGON);
+    /* one every 100 ms plus a round trip or two: 90..101 in 10 s */
+    if (n < 90 || n > 101)
+        fail_msg("%zu logons in 10 virtual seconds, want about 100", n);
+}
+
+/* stable_after 0 restores the AMPS behaviour: reset at every logon, so a
+ * flapping broker is retried without delay (kept as an option, documented
+ * as a hot loop). */
+static void test_stable_after_zero_resets_at_logon(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(fl_client_set_stable_after(f->c, 0), 0);
+    f->broker.sv[0].close_after_logon = 1;
+    fb_listen(f, 0);
+    assert_int_equal(api_connect(f), 0);
+    run_for(f, 100 * MS);
+    assert_true(fb_count(&f->broker, FL_CMD_LOGON) > 20);
+    assert_int_equal(fl_client_set_stable_after(f->c, 5), FL_E_STATE); /* while connecting */
+}
+
 /* ---- subscribe path --------------------------------------------------------------------- */
 
 #define PUB 777
@@ -1159,8 +1322,7 @@ static void test_bookmark_resume_and_duplicates(void **state)
         fb_deliver(&f->broker, "s1", PUB, s);
     run_for(f, 1 * MS);
     assert_int_equal(f->nmsgs, 3);
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     const fb_rec *r = fb_nth(&f->broker, FL_CMD_SUBSCRIBE, 1);
     assert_non_null(r);
     assert_string_equal(r->bm, "777|3|");
@@ -1190,8 +1352,7 @@ static void test_undiscarded_pins_resume(void **state)
     assert_int_equal(fl_client_discard(f->c, f->msgs[0].m), 0);
     assert_int_equal(fl_client_discard(f->c, f->msgs[2].m), 0);
     assert_int_equal(fl_client_discard(f->c, f->msgs[2].m), FL_E_NOT_FOUND);
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     assert_string_equal(fb_nth(&f->broker, FL_CMD_SUBSCRIBE, 1)->bm, "777|1|");
     /* Replay: 2 comes again (never discarded), 3 is filtered. */
     fb_deliver(&f->broker, "s1", PUB, 2);
@@ -1211,8 +1372,7 @@ static void test_live_resubscribe_is_live(void **state)
     run_for(f, 10 * MS);
     fb_deliver(&f->broker, "live", PUB, 1);
     run_for(f, 1 * MS);
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     assert_int_equal(fb_count(&f->broker, FL_CMD_SUBSCRIBE), 2);
     assert_false(fb_nth(&f->broker, FL_CMD_SUBSCRIBE, 1)->has_bm);
     assert_int_equal(f->bm.n, 0); /* live messages are not logged */
@@ -1236,15 +1396,13 @@ static void test_range_resume_exclusive_and_completed(void **state)
     fb_deliver(&f->broker, "r1", PUB, 1);
     fb_deliver(&f->broker, "r1", PUB, 2);
     run_for(f, 1 * MS);
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     assert_string_equal(fb_nth(&f->broker, FL_CMD_SUBSCRIBE, 1)->bm, "(777|2|:20200102T000000Z)");
     fb_ack(&f->broker, FL_ACK_COMPLETED, FL_STATUS_SUCCESS, 0, 0, "r1");
     run_for(f, 1 * MS);
     assert_int_equal(f->ncompleted, 1);
     /* A completed range is not re-entered. */
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     assert_int_equal(count_state(f, FL_CLIENT_RESUBSCRIBED), 3);
     assert_int_equal(fb_count(&f->broker, FL_CMD_SUBSCRIBE), 2);
 
@@ -1252,8 +1410,7 @@ static void test_range_resume_exclusive_and_completed(void **state)
     subscribe(f, "r2", "[0:777|9|]", 0);
     fb_deliver(&f->broker, "r2", PUB, 5);
     run_for(f, 1 * MS);
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     const fb_rec *r =
         fb_nth(&f->broker, FL_CMD_SUBSCRIBE, fb_count(&f->broker, FL_CMD_SUBSCRIBE) - 1);
     assert_string_equal(r->bm, "(777|5|:777|9|]");
@@ -1307,8 +1464,7 @@ static void test_expiry_fallback_policies(void **state)
     }
     /* After a reconnect the FAIL sub is gone; the others come back. */
     size_t nsub = fb_count(&f->broker, FL_CMD_SUBSCRIBE);
-    assert_int_equal(sim_net_cut(sim_ctx_net(f->ctx), "app"), 0);
-    run_for(f, 10 * MS);
+    cut_and_reconnect(f);
     assert_int_equal(fb_count(&f->broker, FL_CMD_SUBSCRIBE), nsub + 2);
     assert_string_equal(fb_nth(&f->broker, FL_CMD_SUBSCRIBE, nsub)->sub_id, "e1");
     assert_string_equal(fb_nth(&f->broker, FL_CMD_SUBSCRIBE, nsub)->bm, "0");
@@ -1588,6 +1744,10 @@ int main(void)
         T(test_failed_write),
         T(test_store_full_backpressure),
         T(test_publish_without_store),
+        T(test_publish_sync_failed_reports_sequence),
+        T(test_flapping_broker_backs_off),
+        T(test_flapping_broker_fixed_delay),
+        T(test_stable_after_zero_resets_at_logon),
         T(test_bookmark_resume_and_duplicates),
         T(test_undiscarded_pins_resume),
         T(test_live_resubscribe_is_live),

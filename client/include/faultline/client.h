@@ -37,6 +37,15 @@
  * the connection is lost they are dropped and come back with the replay
  * from the resume point. Held live messages are kept across reconnects.
  *
+ * Reconnect pacing. The delay strategy is reset (its next wait 0 again)
+ * only once a session has stayed up for `stable_after` (default 1 s,
+ * fl_client_set_stable_after), not at every logon as in AMPS: a broker
+ * that accepts logons and drops every session right after is retried at
+ * the strategy's pace (fixed delay, growing exponential backoff, and
+ * max_total_us keeps running, so such a flapping server can make the
+ * client give up), never in a hot loop. A session lost after stable_after
+ * starts a fresh sequence whose first attempt waits 0.
+ *
  * Back-pressure. When the publish store reports FL_E_FULL, fl_client_publish
  * returns FL_E_FULL, stores and sends nothing and uses no sequence number;
  * the capacity callback then reports FL_CAPACITY_FULL (from the loop) and,
@@ -146,6 +155,9 @@ typedef struct fl_client_callbacks {
 
 #define FL_CLIENT_OPTIONS_VERSION 1
 
+/* Default of fl_client_set_stable_after: 1 s. */
+#define FL_CLIENT_STABLE_AFTER_DEFAULT_US 1000000u
+
 /* Client options. The _INIT values are the defaults. */
 typedef struct fl_client_options {
     int version;                    /* FL_CLIENT_OPTIONS_VERSION */
@@ -247,6 +259,13 @@ int fl_client_set_delay(fl_client *c, const fl_delay *d);
  * a silent session is closed and the reconnect loop runs (0: 2 x interval). */
 int fl_client_set_heartbeat(fl_client *c, uint64_t interval_us, uint64_t idle_timeout_us);
 int fl_client_set_connection_timeout(fl_client *c, uint64_t timeout_us);
+
+/* How long a session must stay up (from the logon ack) before the
+ * reconnect sequence counts as a success and the delay strategy is reset
+ * (see "Reconnect pacing"). 0 resets at the logon ack itself (the AMPS
+ * behaviour, which hot-loops against a broker that drops every session).
+ * Default FL_CLIENT_STABLE_AFTER_DEFAULT_US. */
+int fl_client_set_stable_after(fl_client *c, uint64_t stable_after_us);
 int fl_client_set_max_pending(fl_client *c, uint32_t max_pending);
 int fl_client_set_replay_fallback(fl_client *c, int policy);
 
@@ -277,7 +296,21 @@ const char *fl_client_state_name(int state);
  * receives its sequence number. Sequence numbers never go backwards: they
  * start above max(store last_sequence, the logon ack's sequence). Without a
  * publish store and without a session: FL_E_DISCONNECTED. FL_E_FULL: see
- * "Back-pressure" above. FL_E_INVAL (empty topic), FL_E_FRAME_TOO_LARGE. */
+ * "Back-pressure" above. FL_E_INVAL (empty topic), FL_E_FRAME_TOO_LARGE.
+ * Except as below, on failure *seq_out is untouched and no sequence is used.
+ *
+ * FL_E_SYNC_FAILED: the publish store's sync failed, the OUTCOME IS UNKNOWN
+ * (store.h, store()). *seq_out still receives the sequence assigned to the
+ * message (it is never handed out again); nothing was sent, and the store
+ * is poisoned: every later publish fails the same way until the
+ * application closes and reopens the store (recovery) and restarts the
+ * client with it. After that reopen the message either is in the store
+ * under that sequence -- it is then republished at the next logon, so the
+ * application must NOT publish it again -- or is not, and the application
+ * publishes it again (it gets a new sequence). The store's
+ * replay_one(sequence) tells which, before the client connects. This is
+ * the idempotent-producer rule: remember (message, sequence) for a publish
+ * whose outcome is unknown. */
 int fl_client_publish(fl_client *c, const char *topic, const void *payload, size_t len,
                       uint64_t *seq_out);
 
