@@ -20,8 +20,10 @@
 
 #include "faultline/bookmark.h"
 #include "faultline/error.h"
+#include "faultline/wire.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1253,6 +1255,31 @@ static int parse_time_list(ctx *c, json_t *a, uint64_t **out, size_t *n)
     return 0;
 }
 
+/* Room a frame carrying a payload needs besides it: length prefix and
+ * header, the fixed fields (sequence, bookmark, options, command id) and
+ * the names of every frame that carries the payload on (publish, delivery,
+ * replication: sub ids and broker names are at most MAX_NAME_LEN). */
+#define PAYLOAD_FRAME_OVERHEAD 1024u
+
+/* A payload must fit the wire's frame limit (with its topic): a larger one
+ * could never be published (and a huge one would only eat memory). */
+static int check_payload_size(ctx *c, const sim_publish *p)
+{
+    uint64_t room = FL_WIRE_MAX_FRAME_DEFAULT - PAYLOAD_FRAME_OVERHEAD;
+    uint64_t tl = strlen(p->topic);
+    uint64_t max = room > tl ? room - tl : 0;
+    if (p->size <= max)
+        return 0;
+    char got[32], lim[32];
+    sim_format_size(p->size, got, sizeof got);
+    sim_format_size(FL_WIRE_MAX_FRAME_DEFAULT, lim, sizeof lim);
+    push_key(c, "size");
+    return fail(c, false,
+                "%s does not fit in a message: the wire's frame limit of %s leaves at most %" PRIu64
+                " bytes of payload on topic \"%s\"",
+                got, lim, max, p->topic);
+}
+
 static int parse_publish_one(ctx *c, json_t *o, sim_publish *p)
 {
     TRY(value_object(c, o));
@@ -1260,6 +1287,7 @@ static int parse_publish_one(ctx *c, json_t *o, sim_publish *p)
     TRY(field_string(c, o, "topic", true, true, &p->topic));
     p->size = 100;
     TRY(field_size(c, o, "size", false, &p->size));
+    TRY(check_payload_size(c, p));
     json_t *at = json_object_get(o, "at");
     if (at != NULL) {
         static const char *const rate_only[] = {"count", "rate", "start"};
