@@ -2071,6 +2071,27 @@ static int parse_start(ctx *c, json_t *root)
     return 0;
 }
 
+/* A scenario name reaches terminals, CI logs and reports as it is: no
+ * control characters (C0, DEL, or C1 in UTF-8) that could drive a
+ * terminal. The message names the byte, never echoes it. */
+static int check_scenario_name(ctx *c, const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    for (size_t i = 0; p[i]; i++) {
+        unsigned cp = p[i];
+        if (cp == 0xC2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F)
+            cp = p[i + 1];
+        else if (cp >= 0x20 && cp != 0x7F)
+            continue;
+        push_key(c, "name");
+        return fail(c, false,
+                    "control character U+%04X at byte %zu is not allowed in a scenario name "
+                    "(it would reach terminals and logs as it is)",
+                    cp, i);
+    }
+    return 0;
+}
+
 static int parse_header(ctx *c, json_t *root)
 {
     sim_scenario *sc = c->sc;
@@ -2079,6 +2100,7 @@ static int parse_header(ctx *c, json_t *root)
         if (json_object_get(root, required[i]) == NULL)
             return missing(c, required[i]);
     TRY(field_string(c, root, "name", true, true, &sc->name));
+    TRY(check_scenario_name(c, sc->name));
     TRY(field_string(c, root, "description", false, false, &sc->description));
     if (sc->description == NULL)
         TRY(dup(c, "", &sc->description));
