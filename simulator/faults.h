@@ -182,6 +182,7 @@ struct sim_run {
     sim_run_figures fig;
     sim_run_result result;
     const char *failing;
+    char *failure_text; /* checker text plus faults that never fired; NULL: the checker's */
     char **tail;
     size_t ntail;
     sim_run_error *errors;

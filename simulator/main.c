@@ -522,6 +522,44 @@ static void record_in_db(const sim_report *rep, const char *dir, json_t *figs)
     free(fj);
 }
 
+/* What the console line shows beyond the report's figures: distinct
+ * deliveries and redeliveries (a redelivery is not an extra message), and
+ * a note per fault that never fired or had no effect. */
+static void add_console_facts(json_t *rec, const sim_run *r)
+{
+    const sim_run_figures *g = sim_run_get_figures(r);
+    json_t *figs = json_object_get(rec, "figures");
+    if (json_is_object(figs)) {
+        json_object_set_new(figs, "delivered_distinct",
+                            json_integer((json_int_t)g->delivered_distinct));
+        json_object_set_new(figs, "redelivered", json_integer((json_int_t)g->redelivered));
+        json_object_set_new(figs, "faults_not_fired",
+                            json_integer((json_int_t)g->faults_not_fired));
+    }
+    const sim_scenario *sc = sim_run_get_scenario(r);
+    json_t *notes = json_array();
+    for (size_t i = 0; notes && i < sim_run_fault_count(r); i++) {
+        const sim_run_fault *f = sim_run_fault_at(r, i);
+        const sim_fault *sf = &sc->faults[f->index];
+        if (f->fired && !f->skipped)
+            continue;
+        const char *target = sf->target_sort == SIM_TARGET_CLIENT   ? sc->clients[sf->target].name
+                             : sf->target_sort == SIM_TARGET_BROKER ? sc->brokers[sf->target].name
+                                                                    : "";
+        char line[256];
+        if (!f->fired)
+            snprintf(line, sizeof line, "fault #%zu (%s%s%s) never fired%s", f->index,
+                     sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)sf->kind), *target ? " " : "",
+                     target, sf->optional ? " (optional)" : "");
+        else
+            snprintf(line, sizeof line, "fault #%zu (%s%s%s) fired at %.3fs but had no effect",
+                     f->index, sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)sf->kind),
+                     *target ? " " : "", target, (double)f->fired_us / 1e6);
+        json_array_append_new(notes, json_string(line));
+    }
+    json_object_set_new(rec, "fault_notes", notes ? notes : json_array());
+}
+
 static json_t *run_one(const cli *c, const char *file, const sim_scenario *sc)
 {
     char name[256], dir[2048], hpath[2100], err[4096] = "";
@@ -582,6 +620,7 @@ static json_t *run_one(const cli *c, const char *file, const sim_scenario *sc)
         json_decref(concrete);
         rec = sim_report_to_json(&v.rep);
         if (rec) {
+            add_console_facts(rec, r);
             record_in_db(&v.rep, dir, json_object_get(rec, "figures"));
             json_object_set_new(rec, "report_dir", json_string(dir));
             const char *fc = nondet[0] ? "repeat_check" : sim_run_failing_check(r);
@@ -634,17 +673,22 @@ static void print_record(const cli *c, const json_t *rec, const char *file)
     else
         snprintf(seedtxt, sizeof seedtxt, "%s",
                  json_string_value(seed) ? json_string_value(seed) : "?");
-    printf("%s %s (seed %s): published %" PRIu64 ", accepted %" PRIu64 ", delivered %" PRIu64
-           ", faults %" PRIu64 ", reconnects %" PRIu64
-           ", recovery %.3fs, virtual %.3fs, wall %.3fs",
+    printf("%s %s (seed %s): published %" PRIu64 ", accepted %" PRIu64 ", journal %" PRIu64
+           ", delivered %" PRIu64 ", redelivered %" PRIu64 ", faults %" PRIu64
+           ", reconnects %" PRIu64 ", recovery %.3fs, virtual %.3fs, wall %.3fs",
            pass ? "PASS" : "FAIL", name, seedtxt, jfig(rec, "published"), jfig(rec, "accepted"),
-           jfig(rec, "delivered"), jfig(rec, "faults_fired"), jfig(rec, "reconnects"),
+           jfig(rec, "journal_messages"), jfig(rec, "delivered_distinct"), jfig(rec, "redelivered"),
+           jfig(rec, "faults_fired"), jfig(rec, "reconnects"),
            (double)jfig(rec, "recovery_us") / 1e6, (double)jfig(rec, "virtual_us") / 1e6,
            (double)jfig(rec, "wall_us") / 1e6);
     if (!pass)
         printf("\n      %s: %s\n      report: %s", jstr(rec, "failing"), jstr(rec, "failure"),
                jstr(rec, "report_dir"));
     printf("\n");
+    size_t ni;
+    json_t *note;
+    json_array_foreach(json_object_get(rec, "fault_notes"), ni, note)
+        printf("      note: %s\n", json_string_value(note) ? json_string_value(note) : "?");
     if (!c->verbose)
         return;
     size_t i;

@@ -1575,6 +1575,58 @@ static void feed_ground_truth(sim_run *r)
     }
 }
 
+/* A fault that never fired tested nothing: unless it is `optional` the run
+ * fails, saying which. */
+static void faults_not_fired(sim_run *r)
+{
+    char *text = strdup(sim_checker_failure_text(r->chk));
+    size_t len = text ? strlen(text) : 0;
+    bool failed = false;
+    for (size_t i = 0; text && i < r->sc->nfaults; i++) {
+        const sim_fault *f = &r->sc->faults[i];
+        if (r->faults[i].pub.fired)
+            continue;
+        r->fig.faults_not_fired++;
+        const char *target = f->target_sort == SIM_TARGET_CLIENT   ? r->sc->clients[f->target].name
+                             : f->target_sort == SIM_TARGET_BROKER ? r->sc->brokers[f->target].name
+                                                                   : "";
+        const char *kind = sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)f->kind);
+        rn_trace(r, target, "fault_not_fired", "\"index\":%zu,\"kind\":\"%s\",\"optional\":%s", i,
+                 kind, f->optional ? "true" : "false");
+        if (f->optional)
+            continue;
+        char line[200];
+        int n = snprintf(line, sizeof line, "%sfault #%zu (%s%s%s) never fired", len ? "; " : "", i,
+                         kind, *target ? " " : "", target);
+        char *t = n > 0 ? realloc(text, len + (size_t)n + 1) : NULL;
+        if (!t)
+            break;
+        text = t;
+        memcpy(text + len, line, (size_t)n + 1);
+        len += (size_t)n;
+        failed = true;
+    }
+    if (!failed) {
+        free(text);
+        return;
+    }
+    r->failure_text = text;
+    r->result = SIM_RUN_FAIL;
+    if (!r->failing)
+        r->failing = "faults";
+}
+
+/* Distinct deliveries and redeliveries over every subscription. */
+static void delivery_figures(sim_run *r)
+{
+    for (size_t i = 0; i < r->sc->nclients; i++)
+        for (size_t s = 0; s < r->sc->clients[i].nsubscribe; s++)
+            r->fig.delivered_distinct += sim_run_delivered_count(r, i, s);
+    r->fig.redelivered = r->fig.delivered > r->fig.delivered_distinct
+                             ? r->fig.delivered - r->fig.delivered_distinct
+                             : 0;
+}
+
 static void finish(sim_run *r)
 {
     uint64_t t = sim_now(r->ctx);
@@ -1615,6 +1667,8 @@ static void finish(sim_run *r)
             (v.verdict == SIM_CHK_FAIL || v.verdict == SIM_CHK_EXPECTED_MISSING))
             r->failing = v.check;
     }
+    faults_not_fired(r);
+    delivery_figures(r);
     rn_trace(r, NULL, "verdict", "\"result\":\"%s\"", r->result == SIM_RUN_PASS ? "pass" : "fail");
     sim_history *h = sim_ctx_history(r->ctx);
     r->fig.virtual_us = sim_now(r->ctx);
@@ -1715,6 +1769,7 @@ void sim_run_free(sim_run *r)
     free(r->barrier);
     free(r->payload);
     free(r->pub_ids);
+    free(r->failure_text);
     free(r);
 }
 
@@ -1740,6 +1795,8 @@ bool sim_run_passed(const sim_run *r)
 
 const char *sim_run_failure_text(const sim_run *r)
 {
+    if (r->failure_text)
+        return r->failure_text;
     return r->chk ? sim_checker_failure_text(r->chk) : "";
 }
 

@@ -76,7 +76,8 @@ typedef struct sim_run_options {
 typedef enum sim_run_result {
     SIM_RUN_PASS = 0, /* every expectation met */
     SIM_RUN_FAIL = 1, /* a check failed, an expected violation did not fire, an
-                         expected error or delivered count was missing */
+                         expected error or delivered count was missing, or a
+                         fault that is not `optional` never fired */
 } sim_run_result;
 
 /* Figures of a run (all counts over the whole run, every incarnation). */
@@ -95,19 +96,22 @@ typedef struct sim_run_figures {
     uint64_t reconnects;      /* logons after a client incarnation's first */
     uint64_t client_restarts; /* application restarts after crash / power loss */
     uint64_t broker_restarts;
-    uint64_t journal_messages;  /* ground truth: messages in the surviving journals */
-    uint64_t max_outage_us;     /* longest time any client spent without a session,
-                                   counted from its first logon */
-    uint64_t last_heal_us;      /* virtual time of the last heal (0: no fault) */
-    bool converged;             /* the liveness phase reached convergence */
-    uint64_t converged_us;      /* when (virtual time of the last progress) */
-    uint64_t recovery_us;       /* converged_us - last_heal_us (0 if before) */
-    uint64_t virtual_us;        /* virtual time at the end of the run */
-    uint64_t liveness_start_us; /* = duration */
-    uint64_t wall_us;           /* wall time of the run (not part of the simulation) */
-    uint64_t events_run;        /* simulation events run */
-    uint64_t history_events;    /* history lines recorded */
-    uint64_t history_hash;      /* FNV-1a 64 of history.jsonl */
+    uint64_t journal_messages;   /* ground truth: messages in the surviving journals */
+    uint64_t max_outage_us;      /* longest time any client spent without a session,
+                                    counted from its first logon */
+    uint64_t last_heal_us;       /* virtual time of the last heal (0: no fault) */
+    bool converged;              /* the liveness phase reached convergence */
+    uint64_t converged_us;       /* when (virtual time of the last progress) */
+    uint64_t recovery_us;        /* converged_us - last_heal_us (0 if before) */
+    uint64_t virtual_us;         /* virtual time at the end of the run */
+    uint64_t liveness_start_us;  /* = duration */
+    uint64_t wall_us;            /* wall time of the run (not part of the simulation) */
+    uint64_t events_run;         /* simulation events run */
+    uint64_t history_events;     /* history lines recorded */
+    uint64_t history_hash;       /* FNV-1a 64 of history.jsonl */
+    uint64_t faults_not_fired;   /* faults that never fired (optional ones included) */
+    uint64_t delivered_distinct; /* distinct messages delivered, summed over subscriptions */
+    uint64_t redelivered;        /* deliveries of a message the subscription had delivered */
 } sim_run_figures;
 
 /* One fault of the concrete timeline: what happened to sc->faults[index]. */
@@ -142,12 +146,13 @@ sim_run_result sim_run_get_result(const sim_run *r);
 bool sim_run_passed(const sim_run *r);
 
 /* One line saying why the run failed ("no_loss: 3 violations; expected error
- * bookmark_expired not reported"), "" for a pass. Never NULL. */
+ * bookmark_expired not reported; fault #2 (crash_client pub-1) never
+ * fired"), "" for a pass. Never NULL. */
 const char *sim_run_failure_text(const sim_run *r);
 
 /* The failing checker's name for a failed run (the first one by check
- * order: "no_loss" ... "unpersisted_zero", "errors", "delivered"), NULL for
- * a pass. */
+ * order: "no_loss" ... "unpersisted_zero", "errors", "delivered"; "faults"
+ * when only a fault that never fired failed it), NULL for a pass. */
 const char *sim_run_failing_check(const sim_run *r);
 
 /* The checker of the run (checker.h), finished: per-check verdicts

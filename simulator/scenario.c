@@ -1531,6 +1531,8 @@ static int check_fault_keys(ctx *c, json_t *o, sim_fault_kind k)
         allowed[n++] = "target";
     allowed[n++] = "at";
     allowed[n++] = "on";
+    allowed[n++] = "optional";
+    size_t ncommon = n;
     for (size_t i = 0; kind_specs[k].keys[i] != NULL; i++)
         allowed[n++] = kind_specs[k].keys[i];
     const char *key = NULL;
@@ -1542,7 +1544,7 @@ static int check_fault_keys(ctx *c, json_t *o, sim_fault_kind k)
         push_key(c, key);
         if (in_list(key, fault_extra_keys, COUNT(fault_extra_keys)) || strcmp(key, "target") == 0) {
             char list[200];
-            join(kind_specs[k].keys, n - (k == SIM_FAULT_ADVANCE_CLOCK ? 3 : 4), list, sizeof list);
+            join(kind_specs[k].keys, n - ncommon, list, sizeof list);
             return fail(c, true, "key \"%s\" is not valid for fault kind \"%s\" (%s%s)", key,
                         kind_names[k], list[0] ? "it takes: " : "it takes no extra keys", list);
         }
@@ -1826,8 +1828,8 @@ static int parse_fault(ctx *c, json_t *o, sim_fault *f)
     json_t *kv = json_object_get(o, "kind");
     if (kv == NULL) {
         /* unknown keys still come first */
-        const char *all[4 + COUNT(fault_extra_keys)] = {"kind", "target", "at", "on"};
-        memcpy(all + 4, fault_extra_keys, sizeof fault_extra_keys);
+        const char *all[5 + COUNT(fault_extra_keys)] = {"kind", "target", "at", "on", "optional"};
+        memcpy(all + 5, fault_extra_keys, sizeof fault_extra_keys);
         TRY(check_keys(c, o, all, COUNT(all)));
         return missing(c, "kind");
     }
@@ -1839,6 +1841,7 @@ static int parse_fault(ctx *c, json_t *o, sim_fault *f)
     TRY(check_fault_keys(c, o, f->kind));
     TRY(parse_target(c, o, f));
     TRY(parse_when(c, o, f));
+    TRY(field_bool(c, o, "optional", &f->optional));
     return parse_fault_extras(c, o, f);
 }
 
@@ -2607,6 +2610,8 @@ static json_t *fault_to_json(jb *j, const sim_scenario *sc, const sim_fault *f)
         put(j, on, "count", jint(f->on_count));
         put(j, o, "on", on);
     }
+    if (f->optional)
+        put(j, o, "optional", json_true());
     fault_extras_to_json(j, sc, f, o);
     return o;
 }

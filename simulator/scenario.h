@@ -323,6 +323,7 @@ typedef struct sim_fault {
     sim_target_sort on_sort;
     size_t on_index;
     uint64_t on_count; /* default 1 */
+    bool optional;     /* `optional`: the run need not see it fire (default false) */
     /* kind-specific (zero when not applicable) */
     bool has_for; /* the kinds that take `for`; false: until the end */
     uint64_t for_us;

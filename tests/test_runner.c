@@ -243,7 +243,7 @@ static void trigger_fires_at_nth_event(void **state)
                          "{'on': {'event': 'delivery', 'client': 'sub', 'count': 50}, "
                          "'kind': 'disconnect', 'target': 'sub'},"
                          "{'on': {'event': 'publish', 'client': 'pub', 'count': 5000}, "
-                         "'kind': 'disconnect', 'target': 'pub'}]}");
+                         "'kind': 'disconnect', 'target': 'pub', 'optional': true}]}");
     const sim_run_fault *a = sim_run_fault_at(f->run, 0);
     const sim_run_fault *b = sim_run_fault_at(f->run, 1);
     const sim_run_fault *c = sim_run_fault_at(f->run, 2);
@@ -368,6 +368,46 @@ static void never_discard_survives_redelivery(void **state)
     }
     assert_int_equal(count_lines(f, "\"src\":\"client\",\"ev\":\"discard\"", NULL), 497);
     assert_int_equal(verdict(f, 2), SIM_CHK_PASS); /* no_duplicates */
+    const sim_run_figures *g = sim_run_get_figures(f->run);
+    assert_int_equal(g->delivered_distinct, 500);
+    assert_int_equal(g->redelivered, 3);
+    assert_int_equal(g->delivered, 503);
+}
+
+/* A fault that never fires tested nothing: the run fails and says which,
+ * unless the fault is optional; either way the figures count it. */
+static void fault_that_never_fires_fails_the_run(void **state)
+{
+    fx *f = *state;
+    static const char *const texts[] = {
+        "{'name': 'x', 'duration': '2s', " PUBSUB(
+            "", "") ", 'faults': [{'on': {'event': 'publish', 'client': 'pub', 'count': 5000}, "
+                    "'kind': 'disconnect', 'target': 'pub'}]}",
+        "{'name': 'x', 'duration': '2s', " PUBSUB(
+            "", "") ", 'faults': [{'on': {'event': 'publish', 'client': 'pub', 'count': 5000}, "
+                    "'kind': 'disconnect', 'target': 'pub', 'optional': true}]}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        load_run(f, texts[i]);
+        assert_false(sim_run_fault_at(f->run, 0)->fired);
+        assert_int_equal(sim_run_get_figures(f->run)->faults_not_fired, 1);
+        assert_int_equal(count_lines(f, "\"ev\":\"fault_not_fired\"", NULL), 1);
+        if (i == 0) {
+            assert_false(sim_run_passed(f->run));
+            assert_string_equal(sim_run_failing_check(f->run), "faults");
+            assert_string_equal(sim_run_failure_text(f->run),
+                                "fault #0 (disconnect pub) never fired");
+        } else {
+            assert_true(sim_run_passed(f->run));
+            assert_string_equal(sim_run_failure_text(f->run), "");
+        }
+        sim_run_free(f->run);
+        sim_scenario_free(f->sc);
+        free(f->hist);
+        f->run = NULL;
+        f->sc = NULL;
+        f->hist = NULL;
+    }
 }
 
 /* A publish refused with FL_E_SYNC_FAILED may still be in the store (a
@@ -606,6 +646,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(liveness_fails_without_a_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(app_model_discard_stop_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(never_discard_survives_redelivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(fault_that_never_fires_fails_the_run, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_failed_publish_is_not_handed_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(violations_dated_in_virtual_time_after_clock_jump, setup,
                                         teardown),
