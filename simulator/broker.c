@@ -61,6 +61,40 @@
  * Heartbeats: when a client asks for them (logon heartbeat_us > 0) the
  * instance sends one every min(`heartbeat`, client interval) of send
  * silence and closes a session silent for two client intervals.
+ *
+ * Journal failures. Two kinds, handled the way a broker process would:
+ *   - A failed sync (file or directory; from the group-commit timer, a
+ *     rotation, retention or a replication logon) is fatal for the journal
+ *     handle (DESIGN.md: reopen and recover, never retry the sync): the
+ *     seglog is poisoned and the journal tells us through on_failed, or an
+ *     append returns FL_E_SYNC_FAILED first. The instance then behaves as
+ *     if its journal component had restarted: every session (clients and
+ *     inbound replication) is closed, so clients reconnect and republish
+ *     from their stores; on the next loop turn the journal is opened again
+ *     with the configured recovery mode, everything recovered is synced, and
+ *     a new segment is started (write + sync + directory sync: the probe
+ *     that the disk works again). Only then is the new handle swapped in and
+ *     the old, poisoned one closed, so the in-memory view stays readable for
+ *     the runner and the checkers throughout. Dedupe high-water marks,
+ *     publishers' highest persisted sequences (logon acks) and replication
+ *     resume points all come from the recovered view; subscriptions are
+ *     re-entered by the reconnecting clients from their bookmarks. What was
+ *     not durable may be gone after the reopen: it was never acked (persisted
+ *     acks and logon acks only ever carry records at or below the durable
+ *     record number, and b->durable only moves on a successful sync), so the
+ *     clients still hold it and republish it. If the reopen fails (the I/O
+ *     error persists), logons are refused with a failure ack (reason
+ *     logon_refused, text "journal unavailable: ...") so the clients' delay
+ *     strategies apply, and the reopen is retried every journal_retry_us.
+ *   - A failed write (FL_E_NOSPC, FL_E_IO on an append) leaves the journal
+ *     intact (the seglog cuts the partial record back). The publish is not
+ *     acked: its session is closed (the client republishes after
+ *     reconnecting) and for journal_retry_us logons are refused the same
+ *     way, so a full disk does not turn into a reconnect storm; the first
+ *     publish after that window is the probe. Sessions already up stay up.
+ * Every step is traced: journal_error, journal_failed, session_closed,
+ * journal_reopen_failed, journal_reopened (plus the journal's own
+ * sync_failed and recovered lines) and logon_refused with the reason text.
  */
 #include "broker.h"
 
@@ -197,6 +231,13 @@ struct sim_broker {
     int depth; /* entry-point nesting */
     bool abandoned;
     bool closing;
+    /* journal failures (design note) */
+    int jfail;                 /* 0, or FL_E_SYNC_FAILED while the journal must be reopened */
+    bool reopening;            /* on_durable of the journal being opened is ignored */
+    uint32_t reopen_attempts;  /* failed reopens since the failure */
+    fl_timer_id reopen_timer;  /* next reopen attempt */
+    uint64_t write_blocked_to; /* after an append write error: logons refused until then */
+    int write_block_rc;        /* that error */
 };
 
 /* ------------------------------------------------------------------ */
@@ -381,6 +422,8 @@ static int copy_config(sim_broker *b, const sim_broker_config *c)
         b->c.replay_batch = 4096;
     if (b->c.retry_interval_us == 0)
         b->c.retry_interval_us = 1000000;
+    if (b->c.journal_retry_us == 0)
+        b->c.journal_retry_us = 1000000;
     return 0;
 }
 
@@ -1254,6 +1297,70 @@ static void handle_unsubscribe(session *s, const fl_frame *f)
 }
 
 /* ------------------------------------------------------------------ */
+/* journal failures (design note)                                       */
+
+static void reopen_fn(void *arg);
+
+/* The journal handle is unusable (a sync failed): close every session and
+ * reopen on the next loop turn. Idempotent. */
+static void journal_failed(sim_broker *b, int rc, const char *where)
+{
+    if (b->jfail || b->closing)
+        return;
+    b->jfail = rc ? rc : FL_E_SYNC_FAILED;
+    b->reopen_attempts = 0;
+    b->k.journal_failures++;
+    size_t n = 0;
+    for (size_t i = 0; i < b->nsessions; i++)
+        n += !b->sessions[i]->dead && !b->sessions[i]->close_after_flush;
+    char d[NAME_CAP];
+    tracef(b, "journal_failed",
+           "\"error\":\"%s\",\"where\":\"%s\",\"detail\":%s,\"durable\":%llu,"
+           "\"next_recno\":%llu,\"sessions\":%zu",
+           fl_err_name(b->jfail), where, esc(d, sizeof d, sim_journal_last_error(b->j)),
+           (unsigned long long)b->durable, (unsigned long long)sim_journal_next_recno(b->j), n);
+    for (size_t i = 0; i < b->nsessions; i++)
+        session_close(b->sessions[i], "journal_failed");
+    cancel(b, &b->reopen_timer);
+    ms_timer(b, 0, reopen_fn, b, &b->reopen_timer);
+}
+
+/* The journal's on_failed (from the loop). */
+static void on_journal_failed(void *arg, int error)
+{
+    sim_broker *b = arg;
+    if (b->closing)
+        return;
+    ENTER(b);
+    journal_failed(b, error, "sync");
+    LEAVE(b);
+}
+
+/* An append for session s (client or inbound replication) failed. Nothing
+ * is acked and the session closes (the client republishes after
+ * reconnecting; a replicating peer resumes). A write error (NOSPC, IO)
+ * leaves the journal intact but refuses logons for journal_retry_us; a
+ * failed sync makes the journal fail. */
+static void append_failed(session *s, uint64_t seq, int rc)
+{
+    sim_broker *b = s->b;
+    char n[NAME_CAP], d[NAME_CAP];
+    uint64_t block_us = rc == FL_E_NOSPC || rc == FL_E_IO ? b->c.journal_retry_us : 0;
+    if (block_us) {
+        b->write_blocked_to = now_us(b) + block_us;
+        b->write_block_rc = rc;
+        b->k.journal_write_errors++;
+    }
+    tracef(b, "journal_error",
+           "\"client\":%s,\"seq\":%llu,\"error\":\"%s\",\"detail\":%s,\"refuse_logons_us\":%llu",
+           esc(n, sizeof n, s->name), (unsigned long long)seq, fl_err_name(rc),
+           esc(d, sizeof d, sim_journal_last_error(b->j)), (unsigned long long)block_us);
+    if (rc == FL_E_SYNC_FAILED)
+        journal_failed(b, rc, "append");
+    session_close(s, "journal_error");
+}
+
+/* ------------------------------------------------------------------ */
 /* publish                                                              */
 
 /* A failure ack goes out at once; its queue entry (sequence 0) keeps the
@@ -1319,10 +1426,7 @@ static void handle_publish(session *s, const fl_frame *f)
     uint64_t r = 0;
     int rc = sim_journal_append(b->j, &m, &r);
     if (rc) {
-        char n[NAME_CAP];
-        tracef(b, "journal_error", "\"client\":%s,\"seq\":%llu,\"error\":\"%s\"",
-               esc(n, sizeof n, s->name), (unsigned long long)f->sequence, fl_err_name(rc));
-        session_close(s, "journal_error"); /* no ack: the client republishes elsewhere */
+        append_failed(s, f->sequence, rc);
         return;
     }
     b->k.journal_writes++;
@@ -1407,13 +1511,19 @@ static bool credentials_ok(const sim_broker *b, const char *name, const fl_frame
     return false;
 }
 
-static void refuse_logon(session *s, const fl_frame *f, int reason, const char *name)
+/* Failure logon ack (with an optional reason text) and close. */
+static void refuse_logon(session *s, const fl_frame *f, int reason, const char *name,
+                         const char *text)
 {
     sim_broker *b = s->b;
     b->k.logons_refused++;
-    char n[NAME_CAP];
-    tracef(b, "logon_refused", "\"client\":%s,\"reason\":\"%s\"", esc(n, sizeof n, name),
-           fl_reason_name(reason));
+    char n[NAME_CAP], t[NAME_CAP];
+    if (text)
+        tracef(b, "logon_refused", "\"client\":%s,\"reason\":\"%s\",\"text\":%s",
+               esc(n, sizeof n, name), fl_reason_name(reason), esc(t, sizeof t, text));
+    else
+        tracef(b, "logon_refused", "\"client\":%s,\"reason\":\"%s\"", esc(n, sizeof n, name),
+               fl_reason_name(reason));
     fl_frame a;
     fl_frame_init(&a, FL_CMD_ACK);
     a.ack_type = FL_ACK_LOGON;
@@ -1421,8 +1531,29 @@ static void refuse_logon(session *s, const fl_frame *f, int reason, const char *
     a.reason = (uint8_t)reason;
     a.command_id = f->command_id;
     a.present = FL_HAS_ACK_TYPE | FL_HAS_STATUS | FL_HAS_REASON | FL_HAS_COMMAND_ID;
+    if (text) {
+        a.reason_text = fl_slice_cstr(text);
+        a.present |= FL_HAS_REASON_TEXT;
+    }
     send_frame(s, &a);
     session_close(s, "logon_refused");
+}
+
+/* Why the journal cannot take a session now ("journal unavailable: ..."
+ * into buf), or NULL when it can. */
+static const char *journal_unavailable(const sim_broker *b, char *buf, size_t cap)
+{
+    if (b->jfail) {
+        snprintf(buf, cap, "journal unavailable: %s, reopen failed %u time(s)",
+                 fl_err_name(b->jfail), b->reopen_attempts);
+        return buf;
+    }
+    if (now_us(b) < b->write_blocked_to) {
+        snprintf(buf, cap, "journal unavailable: append failed with %s",
+                 fl_err_name(b->write_block_rc));
+        return buf;
+    }
+    return NULL;
 }
 
 static void handle_logon(session *s, const fl_frame *f)
@@ -1434,13 +1565,19 @@ static void handle_logon(session *s, const fl_frame *f)
         return;
     }
     if (!credentials_ok(b, name, f)) {
-        refuse_logon(s, f, FL_REASON_AUTH_FAILED, name);
+        refuse_logon(s, f, FL_REASON_AUTH_FAILED, name, NULL);
+        free(name);
+        return;
+    }
+    char why[160];
+    if (journal_unavailable(b, why, sizeof why)) {
+        refuse_logon(s, f, FL_REASON_LOGON_REFUSED, name, why);
         free(name);
         return;
     }
     session *old = session_by_name(b, name);
     if (old && b->c.duplicate_logon == SIM_DUP_LOGON_REFUSE) {
-        refuse_logon(s, f, FL_REASON_NAME_IN_USE, name);
+        refuse_logon(s, f, FL_REASON_NAME_IN_USE, name, NULL);
         free(name);
         return;
     }
@@ -1476,8 +1613,19 @@ static void handle_repl_logon(session *s, const fl_frame *f)
     }
     s->kind = SK_REPLICA_IN;
     s->name = name;
+    char why[160];
+    if (journal_unavailable(b, why, sizeof why)) {
+        /* the peer's link retries on its own: no failure ack to parse */
+        session_close(s, "journal_unavailable");
+        return;
+    }
     /* answer with what is durable: sync first so the answer is exact */
-    sim_journal_sync(b->j);
+    int rc = sim_journal_sync(b->j);
+    if (rc) {
+        journal_failed(b, rc, "repl_logon");
+        session_close(s, "journal_failed");
+        return;
+    }
     uint64_t have = sim_journal_origin_recno(b->j, name);
     s->acked = have;
     char n[NAME_CAP];
@@ -1512,7 +1660,7 @@ static void handle_replicate(session *s, const fl_frame *f)
     uint64_t r;
     int rc = sim_journal_append(b->j, &m, &r);
     if (rc) {
-        session_close(s, "journal_error");
+        append_failed(s, f->sequence, rc);
         return;
     }
     b->k.replicated_in++;
@@ -1957,8 +2105,8 @@ int sim_broker_set_replica(sim_broker *b, const char *peer, sim_repl_mode mode, 
 static void on_durable(void *arg, uint64_t recno)
 {
     sim_broker *b = arg;
-    if (b->closing)
-        return;
+    if (b->closing || b->reopening)
+        return; /* a reopen sets b->durable itself once the new handle is in */
     ENTER(b);
     b->durable = recno;
     observe(b, SIM_BROKER_EV_JOURNAL_SYNC, NULL, recno);
@@ -1985,6 +2133,8 @@ static int sim_broker_run_retention_(sim_broker *b)
 {
     if (!b->c.retention_us)
         return 0;
+    if (b->jfail)
+        return b->jfail; /* the handle is poisoned: after the reopen */
     uint64_t now = now_us(b);
     int64_t cutoff = (int64_t)(now - (b->c.retention_us < now ? b->c.retention_us : now));
     uint64_t removed = 0;
@@ -2020,6 +2170,91 @@ static void retention_fn(void *arg)
 }
 
 /* ------------------------------------------------------------------ */
+/* journal open and reopen                                              */
+
+static int open_journal(sim_broker *b, sim_journal **out, fl_store_recovery *rep, char *err,
+                        size_t errcap)
+{
+    sim_journal_options jo = SIM_JOURNAL_OPTIONS_INIT;
+    jo.rt = b->rt;
+    jo.dir = b->journal_dir;
+    jo.segment_size = b->c.segment_size;
+    jo.segment_age_us = b->c.segment_age_us;
+    jo.recovery = b->c.recovery;
+    jo.sync_interval_us = b->c.sync_interval_us;
+    jo.on_durable = on_durable;
+    jo.on_failed = on_journal_failed;
+    jo.arg = b;
+    return sim_journal_open(&jo, out, rep, err, errcap);
+}
+
+/* Open a second handle on the journal directory (recovery), make what it
+ * recovered durable and start a new segment; on success it replaces the
+ * poisoned handle. err gets the reason of a failure. */
+static int journal_reopen(sim_broker *b, char *err, size_t errcap)
+{
+    sim_journal *old = b->j, *nj = NULL;
+    fl_store_recovery rep;
+    memset(&rep, 0, sizeof rep);
+    b->reopening = true;
+    int rc = open_journal(b, &nj, &rep, err, errcap);
+    const char *step = "open";
+    if (!rc && (rc = sim_journal_sync(nj)) != 0)
+        step = "sync";
+    if (!rc && (rc = sim_journal_rotate(nj)) != 0)
+        step = "new segment";
+    if (!rc && (rc = sim_journal_failed(nj)) != 0)
+        step = "sync";
+    b->reopening = false;
+    if (rc) {
+        if (nj)
+            snprintf(err, errcap, "%s: %s", step, sim_journal_last_error(nj));
+        sim_journal_close(nj);
+        return rc;
+    }
+    uint64_t old_durable = b->durable, old_next = sim_journal_next_recno(old);
+    size_t old_count = sim_journal_count(old);
+    b->j = nj;
+    sim_journal_close(old);
+    b->jfail = 0;
+    b->durable = sim_journal_durable_recno(nj);
+    b->k.journal_reopens++;
+    tracef(b, "journal_reopened",
+           "\"recovery\":\"%s\",\"attempts\":%u,\"messages\":%zu,\"messages_before\":%zu,"
+           "\"records_dropped\":%llu,\"durable_before\":%llu,\"next_recno_before\":%llu,"
+           "\"durable\":%llu,\"next_recno\":%llu",
+           fl_recovery_mode_name(b->c.recovery), b->reopen_attempts + 1, sim_journal_count(nj),
+           old_count, (unsigned long long)rep.records_dropped, (unsigned long long)old_durable,
+           (unsigned long long)old_next, (unsigned long long)b->durable,
+           (unsigned long long)sim_journal_next_recno(nj));
+    b->reopen_attempts = 0;
+    /* what recovery made durable may now go to the replicas */
+    for (size_t i = 0; i < b->nlinks; i++)
+        link_durable(b->links[i], b->durable);
+    return 0;
+}
+
+static void reopen_fn(void *arg)
+{
+    sim_broker *b = arg;
+    ENTER(b);
+    b->reopen_timer = 0;
+    char err[256] = "";
+    int rc = journal_reopen(b, err, sizeof err);
+    if (rc) {
+        b->reopen_attempts++;
+        b->k.journal_reopen_failures++;
+        char d[NAME_CAP];
+        tracef(b, "journal_reopen_failed",
+               "\"attempt\":%u,\"error\":\"%s\",\"detail\":%s,\"retry_us\":%llu",
+               b->reopen_attempts, fl_err_name(rc), esc(d, sizeof d, err),
+               (unsigned long long)b->c.journal_retry_us);
+        ms_timer(b, b->c.journal_retry_us, reopen_fn, b, &b->reopen_timer);
+    }
+    LEAVE(b);
+}
+
+/* ------------------------------------------------------------------ */
 /* lifetime                                                             */
 
 static void broker_release(sim_broker *b, bool live)
@@ -2036,8 +2271,10 @@ static void broker_release(sim_broker *b, bool live)
     for (size_t i = 0; i < b->nlinks; i++)
         link_free(b, b->links[i], live);
     free(b->links);
-    if (live)
+    if (live) {
         cancel(b, &b->retention_timer);
+        cancel(b, &b->reopen_timer);
+    }
     sim_journal_close(b->j);
     free_config(b);
     free(b);
@@ -2062,17 +2299,8 @@ int sim_broker_new(const fl_runtime *rt, const sim_broker_config *config, sim_br
         free(b);
         return rc;
     }
-    sim_journal_options jo = SIM_JOURNAL_OPTIONS_INIT;
-    jo.rt = rt;
-    jo.dir = b->journal_dir;
-    jo.segment_size = b->c.segment_size;
-    jo.segment_age_us = b->c.segment_age_us;
-    jo.recovery = b->c.recovery;
-    jo.sync_interval_us = b->c.sync_interval_us;
-    jo.on_durable = on_durable;
-    jo.arg = b;
     fl_store_recovery rep;
-    rc = sim_journal_open(&jo, &b->j, &rep, err, errcap);
+    rc = open_journal(b, &b->j, &rep, err, errcap);
     if (rc) {
         tracef(b, "start_failed", "\"error\":\"%s\"", fl_err_name(rc));
         free_config(b);

@@ -30,7 +30,16 @@
  *     original is logged but not yet durable is absorbed (acked when the
  *     original is durable), only a sequence already durable is acked as a
  *     `duplicate` failure;
- *   - heartbeats are sent every min(`heartbeat`, the client's interval).
+ *   - heartbeats are sent every min(`heartbeat`, the client's interval);
+ *   - a failed journal sync is fatal for the journal handle, not for the
+ *     instance: every session is closed, the journal is reopened (recovery
+ *     with the configured mode; what was not durable may be gone, and it was
+ *     never acked) and the instance goes on; while the reopen fails (a
+ *     persistent I/O error) logons are refused with a failure ack, reason
+ *     logon_refused and a text "journal unavailable: ...", and the reopen
+ *     is retried every journal_retry_us. A failed append write (disk full,
+ *     I/O error) is not acked, closes that session and refuses logons for
+ *     journal_retry_us. Details in broker.c's design note.
  */
 #ifndef SIM_BROKER_H
 #define SIM_BROKER_H
@@ -117,13 +126,14 @@ typedef struct sim_broker_config {
     uint32_t max_frame;         /* largest accepted frame (0: wire default) */
     bool trace_messages;        /* trace every publish/delivery (true) */
     uint64_t retry_interval_us; /* replication reconnect delay (1 s) */
+    uint64_t journal_retry_us;  /* journal reopen retry; logons refused after a write error (1 s) */
 } sim_broker_config;
 
 #define SIM_BROKER_CONFIG_INIT                                                                     \
     {                                                                                              \
         SIM_BROKER_CONFIG_VERSION, "broker", NULL, 0, 64ull << 20, 3600000000ull, 0, 0,            \
             FL_RECOVERY_POINT_IN_TIME, 1000000, 3000000, SIM_EXPIRED_NOW, NULL, 0, false, NULL, 0, \
-            SIM_DUP_LOGON_REFUSE, false, NULL, 0, "journal", 4096, 0, true, 1000000                \
+            SIM_DUP_LOGON_REFUSE, false, NULL, 0, "journal", 4096, 0, true, 1000000, 1000000       \
     }
 
 /* Counters (monotonic over the instance's life). */
@@ -142,7 +152,11 @@ typedef struct sim_broker_counters {
     uint64_t replicated_out; /* replicate frames sent */
     uint64_t replicated_in;  /* replicate frames logged */
     uint64_t retention_removed;
-    uint64_t sessions_closed_silent; /* heartbeat rule */
+    uint64_t sessions_closed_silent;  /* heartbeat rule */
+    uint64_t journal_failures;        /* failed syncs that poisoned the journal */
+    uint64_t journal_reopens;         /* successful reopens after one */
+    uint64_t journal_reopen_failures; /* reopen attempts that failed */
+    uint64_t journal_write_errors;    /* appends refused with NOSPC / IO */
 } sim_broker_counters;
 
 /* Events for the trigger engine. `client` is the client name (or the

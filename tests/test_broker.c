@@ -7,8 +7,11 @@
  * replay-to-live handover under concurrent publishes, ranges (the June-4
  * example, inclusive/exclusive ends, future begin, completed), persisted
  * acks to bookmark subscribers, expiry policies after retention, sync and
- * async replication with failover, crash and power loss, heartbeats, and
- * determinism. */
+ * async replication with failover, crash and power loss, heartbeats,
+ * journal failures (a failed sync: sessions dropped, journal reopened;
+ * a persistent one: logons refused with a reason until it clears; a full
+ * disk: the publish is not acked, logons refused for a while, then
+ * everything converges) and determinism. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +27,7 @@
 #include "faultline/error.h"
 #include "faultline/wire.h"
 #include "sim.h"
+#include "sim_disk.h"
 #include "sim_net.h"
 
 #define MS  1000ull
@@ -1212,6 +1216,241 @@ static void test_drop_acks_and_cut(void **state)
     assert_int_equal(sim_broker_cut_client(f->a, "pub-1"), FL_E_NOT_FOUND);
 }
 
+/* ---- journal failures ----------------------------------------------------------- */
+
+/* Ack honesty across reopens: every persisted ack names a record that is
+ * durable in the broker's CURRENT journal (the handle changes on reopen). */
+typedef struct honest_watch {
+    sim_broker *b;
+    int acks, violations;
+    uint64_t max_acked;
+} honest_watch;
+
+static void honest_obs(void *arg, sim_broker_event ev, const char *client, uint64_t v)
+{
+    honest_watch *w = arg;
+    (void)client;
+    if (ev != SIM_BROKER_EV_PERSISTED_ACK)
+        return;
+    w->acks++;
+    if (v > w->max_acked)
+        w->max_acked = v;
+    const sim_journal *j = sim_broker_journal(w->b);
+    uint64_t r;
+    if (sim_journal_find(j, pub_id("pub-1"), v, &r) != 0 || r > sim_journal_durable_recno(j))
+        w->violations++;
+}
+
+/* Close (if needed), reconnect and log on again; the logon ack or NULL. */
+static const rx_frame *relogon(fx *f, tclient *c, const char *name)
+{
+    if (!c->closed) {
+        trt(c)->ops->close(trt(c)->self, c->conn);
+        run(f, 10 * MS);
+    }
+    tc_clear(c);
+    tc_connect(c, "a");
+    run(f, 1 * MS);
+    tc_logon(c, name, NULL, 0);
+    run(f, 1 * MS);
+    return tc_ack(c, FL_ACK_LOGON, 0);
+}
+
+static int history_count(fx *f, const char *needle)
+{
+    sim_history *h = sim_ctx_history(f->ctx);
+    int n = 0;
+    for (size_t i = 0; i < sim_history_tail_count(h); i++)
+        n += strstr(sim_history_tail_line(h, i), needle) != NULL;
+    return n;
+}
+
+static uint64_t last_pub_ack(const tclient *c)
+{
+    uint64_t acks[64];
+    int n = tc_pub_acks(c, acks, 64);
+    return n > 0 && n <= 64 ? acks[n - 1] : 0;
+}
+
+static void assert_refused_journal(const tclient *c, const char *why)
+{
+    const rx_frame *a = tc_ack(c, FL_ACK_LOGON, 0);
+    assert_non_null(a);
+    assert_int_equal(a->f.status, FL_STATUS_FAILURE);
+    assert_int_equal(a->f.reason, FL_REASON_LOGON_REFUSED);
+    assert_true(a->f.present & FL_HAS_REASON_TEXT);
+    char text[256];
+    snprintf(text, sizeof text, "%.*s", (int)a->f.reason_text.len,
+             (const char *)a->f.reason_text.ptr);
+    assert_non_null(strstr(text, "journal unavailable"));
+    assert_non_null(strstr(text, why));
+    assert_true(c->closed);
+}
+
+static void test_journal_sync_failure_reopens(void **state)
+{
+    fx *f = *state;
+    f->ca.ack_interval_us = 100 * MS;
+    start_a(f);
+    honest_watch w = {f->a, 0, 0, 0};
+    sim_broker_set_observer(f->a, honest_obs, &w);
+    tclient *p = logon(f, "pub-1", "a");
+    tclient *s = logon(f, "sub-1", "a");
+    tc_subscribe(s, "orders", "s1", "0", 0);
+    publish_n(f, p, "orders", 1, 5, 10 * MS);
+    run(f, 1 * SEC);
+    assert_true(last_pub_ack(p) == 5);
+    /* the next journal sync fails once (a transient I/O error) */
+    assert_int_equal(
+        sim_disk_inject_io_error(sim_node_disk(f->na), SIM_DISK_OP_SYNC, 1, false, NULL), 0);
+    tc_publish(p, "orders", 6);
+    run(f, 50 * MS);
+    /* every session dropped, no ack for 6, the journal reopened at once */
+    assert_true(p->closed && s->closed);
+    assert_true(w.max_acked == 5);
+    sim_broker_counters k;
+    sim_broker_get_counters(f->a, &k);
+    assert_true(k.journal_failures == 1 && k.journal_reopens == 1);
+    assert_true(k.journal_reopen_failures == 0);
+    assert_int_equal(history_count(f, "\"ev\":\"journal_failed\""), 1);
+    assert_int_equal(history_count(f, "\"why\":\"journal_failed\""), 2);
+    assert_int_equal(history_count(f, "\"ev\":\"journal_reopened\""), 1);
+    /* no power loss: recovery found 6 in the page cache and made it durable,
+     * so the logon ack says 6 (the client discards it, never republishes) */
+    const rx_frame *a = relogon(f, p, "pub-1");
+    assert_int_equal(a->f.status, FL_STATUS_SUCCESS);
+    assert_true(a->f.sequence == 6);
+    publish_n(f, p, "orders", 7, 8, 10 * MS);
+    run(f, 1 * SEC);
+    assert_true(last_pub_ack(p) == 8);
+    assert_int_equal(tc_count(p, FL_CMD_ACK, FL_ACK_PERSISTED, FL_STATUS_FAILURE), 0);
+    /* the subscriber resubscribes from the start: everything, once */
+    relogon(f, s, "sub-1");
+    tc_subscribe(s, "orders", "s1", "0", 0);
+    run(f, 100 * MS);
+    uint64_t seqs[16];
+    check_seqs(seqs, tc_delivered(s, "s1", seqs, 16), 1, 8);
+    const sim_journal *j = sim_broker_journal(f->a);
+    assert_int_equal(sim_journal_count(j), 8);
+    assert_int_equal(sim_journal_failed(j), 0);
+    assert_int_equal(w.violations, 0);
+    assert_true(w.acks >= 2);
+}
+
+static void test_journal_persistent_failure_refuses_logons(void **state)
+{
+    fx *f = *state;
+    f->ca.ack_interval_us = 100 * MS;
+    f->ca.journal_retry_us = 500 * MS;
+    start_a(f);
+    honest_watch w = {f->a, 0, 0, 0};
+    sim_broker_set_observer(f->a, honest_obs, &w);
+    tclient *p = logon(f, "pub-1", "a");
+    publish_n(f, p, "orders", 1, 3, 10 * MS);
+    run(f, 1 * SEC);
+    assert_true(last_pub_ack(p) == 3);
+    sim_disk *d = sim_node_disk(f->na);
+    assert_int_equal(sim_disk_inject_io_error(d, SIM_DISK_OP_SYNC, 1, true, NULL), 0);
+    tc_publish(p, "orders", 4);
+    run(f, 50 * MS);
+    assert_true(p->closed);
+    sim_broker_counters k;
+    sim_broker_get_counters(f->a, &k);
+    assert_true(k.journal_failures == 1 && k.journal_reopens == 0);
+    assert_true(k.journal_reopen_failures == 1);
+    /* the old view stays readable for the runner and the checkers */
+    assert_non_null(sim_broker_journal(f->a));
+    assert_int_equal(sim_journal_count(sim_broker_journal(f->a)), 4);
+    /* logons are refused, with a reason, while the reopen keeps failing */
+    relogon(f, p, "pub-1");
+    assert_refused_journal(p, "SYNC_FAILED");
+    run(f, 2 * SEC);
+    relogon(f, p, "pub-1");
+    assert_refused_journal(p, "SYNC_FAILED");
+    tclient *s = client(f, "sub-1", "a");
+    tc_logon(s, "sub-1", NULL, 0);
+    run(f, 1 * MS);
+    assert_refused_journal(s, "reopen failed");
+    sim_broker_get_counters(f->a, &k);
+    assert_true(k.journal_reopen_failures >= 5);
+    assert_true(k.logons_refused == 3);
+    assert_true(history_count(f, "\"ev\":\"journal_reopen_failed\"") >= 5);
+    assert_true(w.max_acked == 3);
+    /* the fault clears: the next retry reopens and clients get back in */
+    sim_disk_clear_faults(d);
+    run(f, 500 * MS);
+    sim_broker_get_counters(f->a, &k);
+    assert_true(k.journal_reopens == 1);
+    const rx_frame *a = relogon(f, p, "pub-1");
+    assert_int_equal(a->f.status, FL_STATUS_SUCCESS);
+    assert_true(a->f.sequence == 4); /* recovered, then synced by the reopen */
+    tc_publish(p, "orders", 5);
+    run(f, 1 * SEC);
+    assert_true(last_pub_ack(p) == 5);
+    assert_int_equal(sim_journal_count(sim_broker_journal(f->a)), 5);
+    assert_int_equal(w.violations, 0);
+}
+
+static void test_journal_disk_full(void **state)
+{
+    fx *f = *state;
+    f->ca.ack_interval_us = 50 * MS;
+    start_a(f);
+    honest_watch w = {f->a, 0, 0, 0};
+    sim_broker_set_observer(f->a, honest_obs, &w);
+    tclient *p = logon(f, "pub-1", "a");
+    tclient *s = logon(f, "sub-1", "a");
+    tc_subscribe(s, "orders", "s1", NULL, 0);
+    publish_n(f, p, "orders", 1, 3, 10 * MS);
+    run(f, 500 * MS);
+    assert_true(last_pub_ack(p) == 3);
+    sim_disk *d = sim_node_disk(f->na);
+    sim_disk_set_space_budget(d, sim_disk_total_bytes(d));
+    tc_publish(p, "orders", 4);
+    run(f, 500 * MS);
+    /* not logged, not acked, not delivered; that session closes, the
+     * subscriber's stays up; the journal is intact (no reopen) */
+    assert_true(p->closed);
+    assert_false(s->closed);
+    assert_true(w.max_acked == 3);
+    sim_broker_counters k;
+    sim_broker_get_counters(f->a, &k);
+    assert_true(k.journal_write_errors == 1 && k.journal_failures == 0);
+    assert_int_equal(sim_journal_count(sim_broker_journal(f->a)), 3);
+    assert_int_equal(history_count(f, "\"error\":\"NOSPC\""), 1);
+    /* within journal_retry_us of the error logons are refused */
+    relogon(f, p, "pub-1");
+    assert_refused_journal(p, "NOSPC");
+    /* the space returns; after the window the publisher gets back in */
+    sim_disk_set_space_budget(d, UINT64_MAX);
+    run(f, 1 * SEC);
+    const rx_frame *a = relogon(f, p, "pub-1");
+    assert_int_equal(a->f.status, FL_STATUS_SUCCESS);
+    assert_true(a->f.sequence == 3);
+    publish_n(f, p, "orders", 4, 5, 10 * MS);
+    run(f, 500 * MS);
+    assert_true(last_pub_ack(p) == 5);
+    uint64_t seqs[16];
+    check_seqs(seqs, tc_delivered(s, "s1", seqs, 16), 1, 5);
+    assert_int_equal(sim_journal_count(sim_broker_journal(f->a)), 5);
+    assert_int_equal(w.violations, 0);
+    /* a disk that stays full: each probe fails again, nothing is acked */
+    sim_disk_set_space_budget(d, sim_disk_total_bytes(d));
+    tc_publish(p, "orders", 6);
+    run(f, 100 * MS);
+    assert_true(p->closed);
+    run(f, 1 * SEC);
+    relogon(f, p, "pub-1");
+    assert_true(tc_ack(p, FL_ACK_LOGON, 0)->f.sequence == 5);
+    tc_publish(p, "orders", 6);
+    run(f, 100 * MS);
+    assert_true(p->closed);
+    assert_true(w.max_acked == 5);
+    sim_broker_get_counters(f->a, &k);
+    assert_true(k.journal_write_errors == 3);
+    assert_int_equal(sim_journal_count(sim_broker_journal(f->a)), 5);
+}
+
 /* ---- determinism --------------------------------------------------------------- */
 
 static uint64_t workload_hash(void)
@@ -1270,6 +1509,9 @@ int main(void)
         T(test_power_loss_torn_journal_traced),
         T(test_heartbeats),
         T(test_drop_acks_and_cut),
+        T(test_journal_sync_failure_reopens),
+        T(test_journal_persistent_failure_refuses_logons),
+        T(test_journal_disk_full),
         T(test_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
