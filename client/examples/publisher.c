@@ -17,7 +17,11 @@
  *   2. A stable client name: it is the publisher's identity to the broker.
  *   3. Message numbers that come from the store: sequence numbers continue
  *      after the store's last one, so "message n" here is the message with
- *      sequence n, and a restarted publisher knows which one is next.
+ *      sequence n, and a restarted publisher knows which one is next. That
+ *      needs sync=always: with batch or none the store reserves sequences
+ *      in blocks so that a power loss never makes it reuse one, and a
+ *      restart then skips the rest of the block (store.h, last_sequence);
+ *      an application on those policies numbers its messages itself.
  *
  * The runtime is libevent: we own the event_base and run its loop; the
  * client does everything from callbacks on that loop.
@@ -176,12 +180,13 @@ int main(int argc, char **argv)
     }
     a.rt = fl_rt_libevent_runtime(le);
 
-    /* 2. The publish store: the file store, in `dir`/pubstore. sync=batch
-     *    makes it durable within 1 ms (a kill -9 loses nothing anyway: what
-     *    was written is in the OS page cache). */
+    /* 2. The publish store: the file store, in `dir`/pubstore. sync=always
+     *    makes each message durable before fl_client_publish returns (so
+     *    even a power loss loses nothing accepted) and keeps sequence
+     *    numbers contiguous across restarts (point 3 above). */
     const fl_pubstore_ops *store = fl_pubstore_builtin("file");
     a.rt->ops->dir_create(a.rt->self, "pubstore");
-    fl_store_env env = {FL_STORE_ABI_VERSION, a.rt, "pubstore", a.name, "sync=batch"};
+    fl_store_env env = {FL_STORE_ABI_VERSION, a.rt, "pubstore", a.name, "sync=always"};
     fl_store_recovery rec;
     void *store_self = NULL;
     char err[256];
