@@ -488,12 +488,6 @@ static json_t *error_record(const char *file, const sim_scenario *sc, const char
                      "failure", text, "run_error", text);
 }
 
-static const char *rundb_path(void)
-{
-    const char *p = getenv("FAULTLINE_DB");
-    return p && *p ? p : SIM_RUNDB_DEFAULT_PATH;
-}
-
 static void record_in_db(const sim_report *rep, const char *dir, json_t *figs)
 {
     char failing[512];
@@ -508,7 +502,7 @@ static void record_in_db(const sim_report *rep, const char *dir, json_t *figs)
                          fj,
                          rep->figures.history_hash,
                          dir};
-    const char *path = rundb_path();
+    const char *path = sim_rundb_path(getenv("FAULTLINE_DB"));
     char parent[4096];
     snprintf(parent, sizeof parent, "%s", path);
     char *slash = strrchr(parent, '/');

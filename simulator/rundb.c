@@ -390,10 +390,12 @@ int sim_rundb_list(sim_rundb *db, const sim_rundb_query *q, sim_rundb_row **rows
 
 static void print_usage(FILE *f)
 {
-    fprintf(f, "usage: faultline history [--scenario NAME] [--failures] [--limit N] "
-               "[--db PATH]\n"
-               "  Lists recorded runs, newest first; NEW FAILURE / FIXED mark a result that\n"
-               "  changed since the previous run of the same scenario and seed.\n");
+    fprintf(f,
+            "usage: faultline history [--scenario NAME] [--failures] [--limit N] "
+            "[--db PATH]\n"
+            "  Lists recorded runs, newest first; NEW FAILURE / FIXED mark a result that\n"
+            "  changed since the previous run of the same scenario and seed.\n"
+            "  The database is --db PATH, else $FAULTLINE_DB, else " SIM_RUNDB_DEFAULT_PATH ".\n");
 }
 
 typedef struct history_args {
@@ -449,9 +451,14 @@ static void print_rows(FILE *out, const sim_rundb_row *rows, size_t n)
     }
 }
 
+const char *sim_rundb_path(const char *env)
+{
+    return env && *env ? env : SIM_RUNDB_DEFAULT_PATH;
+}
+
 int sim_rundb_history_main(int argc, char **argv, FILE *out, FILE *errf)
 {
-    history_args a = {SIM_RUNDB_QUERY_INIT, SIM_RUNDB_DEFAULT_PATH, false};
+    history_args a = {SIM_RUNDB_QUERY_INIT, sim_rundb_path(getenv("FAULTLINE_DB")), false};
     if (parse_history_args(argc, argv, &a, errf))
         return 2;
     if (a.help) {

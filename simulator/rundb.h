@@ -92,6 +92,12 @@ typedef struct sim_rundb_query {
         NULL, false, 0                                                                             \
     }
 
+/* The run database path when no --db is given: `env` (the value of the
+ * FAULTLINE_DB environment variable, or NULL) when it is set and not
+ * empty, else SIM_RUNDB_DEFAULT_PATH. `faultline run` writes there and
+ * `faultline history` reads there, so both agree. */
+const char *sim_rundb_path(const char *env);
+
 /* Open (creating if missing) the run database at `path`. The parent
  * directory must exist. Returns 0 and *out, or: FL_E_BAD_MAGIC (the file is
  * not a SQLite database, or one that belongs to something else: another
@@ -129,7 +135,8 @@ int sim_rundb_record(const char *path, const sim_rundb_run *run, int64_t now_uni
 
 /* The `faultline history` subcommand:
  *   faultline history [--scenario S] [--failures] [--limit N] [--db PATH]
- * argv[0] is "history" (the subcommand name); options follow. Prints one
+ * argv[0] is "history" (the subcommand name); options follow. The database
+ * is --db PATH, else sim_rundb_path(getenv("FAULTLINE_DB")). Prints one
  * line per run, newest first, to `out`; errors to `errf`. Returns the exit
  * status: 0 listed (even nothing), 2 bad usage or a database error. */
 int sim_rundb_history_main(int argc, char **argv, FILE *out, FILE *errf);

@@ -357,6 +357,42 @@ static void test_history_command(void **state)
     free(s);
 }
 
+/* `faultline history` reads the database FAULTLINE_DB names (where
+ * `faultline run` records) unless --db says otherwise. */
+static void test_history_honours_faultline_db(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(sim_rundb_path(NULL), SIM_RUNDB_DEFAULT_PATH);
+    assert_string_equal(sim_rundb_path(""), SIM_RUNDB_DEFAULT_PATH);
+    assert_string_equal(sim_rundb_path(f->path), f->path);
+
+    sim_rundb *db = NULL;
+    assert_int_equal(sim_rundb_open(f->path, &db, NULL, 0), 0);
+    add(db, "from-env-db", 7, false, 1700000000);
+    sim_rundb_close(db);
+
+    char *prev = getenv("FAULTLINE_DB") ? strdup(getenv("FAULTLINE_DB")) : NULL;
+    assert_int_equal(setenv("FAULTLINE_DB", f->path, 1), 0);
+    char *argv_env[] = {"history"};
+    char *s = run_history(1, argv_env, 0, false);
+    assert_non_null(strstr(s, "from-env-db"));
+    free(s);
+
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.db", f->dir);
+    char *argv_db[] = {"history", "--db", other};
+    s = run_history(3, argv_db, 0, false);
+    assert_null(strstr(s, "from-env-db"));
+    assert_non_null(strstr(s, "other.db"));
+    free(s);
+
+    if (prev)
+        setenv("FAULTLINE_DB", prev, 1);
+    else
+        unsetenv("FAULTLINE_DB");
+    free(prev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_and_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_honours_faultline_db, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
