@@ -713,78 +713,32 @@ static void print_record(const cli *c, const json_t *rec, const char *file)
     }
 }
 
-/* A sim_report view of a record (for junit); borrows from the record. */
-typedef struct rec_view {
-    sim_report rep;
-    sim_report_check *checks;
-    sim_report_violation *viol;
-} rec_view;
-
-static void rec_view_fill(rec_view *v, const json_t *rec, const char *file)
-{
-    memset(v, 0, sizeof *v);
-    const json_t *sc = json_object_get(rec, "scenario");
-    v->rep.scenario = *jstr(sc, "name") ? jstr(sc, "name") : file;
-    v->rep.file = *jstr(sc, "file") ? jstr(sc, "file") : file;
-    v->rep.description = jstr(sc, "description");
-    json_t *seed = json_object_get(rec, "seed");
-    v->rep.seed = json_is_integer(seed)  ? (uint64_t)json_integer_value(seed)
-                  : json_is_string(seed) ? strtoull(json_string_value(seed), NULL, 10)
-                                         : 0;
-    v->rep.revision = jstr(rec, "revision");
-    v->rep.passed = strcmp(rec_result(rec), "pass") == 0;
-    v->rep.failure = jstr(rec, "failure");
-    if (strcmp(rec_result(rec), "error") == 0)
-        v->rep.run_error = *jstr(rec, "run_error") ? jstr(rec, "run_error") : "run failed";
-    json_t *checks = json_object_get(rec, "checks");
-    v->checks = calloc(json_object_size(checks) + 1, sizeof *v->checks);
-    const char *key;
-    json_t *val;
-    if (v->checks)
-        json_object_foreach(checks, key, val)
-        {
-            v->checks[v->rep.nchecks].name = key;
-            v->checks[v->rep.nchecks++].verdict =
-                json_string_value(val) ? json_string_value(val) : "";
-        }
-    v->rep.checks = v->checks;
-    json_t *viol = json_object_get(rec, "violations");
-    v->viol = calloc(json_array_size(viol) + 1, sizeof *v->viol);
-    size_t i;
-    if (v->viol)
-        json_array_foreach(viol, i, val)
-        {
-            v->viol[i] = (sim_report_violation){.checker = jstr(val, "checker"),
-                                                .client = jstr(val, "client"),
-                                                .message = jstr(val, "message"),
-                                                .text = jstr(val, "text")};
-            v->rep.nviolations = i + 1;
-        }
-    v->rep.violations = v->viol;
-    v->rep.figures.wall_us = jfig(rec, "wall_us");
-    v->rep.figures.history_hash = 0;
-}
-
 static int write_junit(const char *path, json_t *const *recs, char *const *files, size_t n,
                        double wall_s)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return FL_E_IO;
-    rec_view *views = calloc(n + 1, sizeof *views);
+    sim_report_json_view *views = calloc(n + 1, sizeof *views);
     const sim_report **reps = calloc(n + 1, sizeof *reps);
-    int rc = FL_E_NOMEM;
-    if (views && reps) {
-        for (size_t i = 0; i < n; i++) {
-            rec_view_fill(&views[i], recs[i], files[i]);
-            reps[i] = &views[i].rep;
+    int rc = views && reps ? 0 : FL_E_NOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sim_report *rep = &views[i].rep;
+        rc = sim_report_view_json(recs[i], &views[i]);
+        if (rc == FL_E_INVAL) { /* no record at all: the run could not be performed */
+            rep->run_error = "run failed";
+            rc = 0;
         }
-        rc = sim_report_write_junit(f, "faultline", reps, n, wall_s);
-        for (size_t i = 0; i < n; i++) {
-            free(views[i].checks);
-            free(views[i].viol);
-        }
+        if (!rep->scenario || !*rep->scenario)
+            rep->scenario = files[i];
+        if (!rep->file || !*rep->file)
+            rep->file = files[i];
+        reps[i] = rep;
     }
+    if (rc == 0)
+        rc = sim_report_write_junit(f, "faultline", reps, n, wall_s);
+    for (size_t i = 0; views && i < n; i++)
+        sim_report_json_view_release(&views[i]);
     free(views);
     free(reps);
     if (fclose(f) != 0 && rc == 0)

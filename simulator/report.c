@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,39 +68,62 @@ static void push(json_t *a, json_t *v, bool *bad)
         *bad = true;
 }
 
+/* The figures, in report.json order: one table for the writer and the
+ * reader, so the two cannot disagree on a name. */
+typedef enum fig_type { FIG_U64, FIG_BOOL, FIG_HASH } fig_type;
+typedef struct fig_field {
+    const char *name;
+    size_t off;
+    fig_type type;
+} fig_field;
+#define FIG(n)                                                                                     \
+    {                                                                                              \
+#n, offsetof(sim_report_figures, n), FIG_U64                                               \
+    }
+#define FIGB(n)                                                                                    \
+    {                                                                                              \
+#n, offsetof(sim_report_figures, n), FIG_BOOL                                              \
+    }
+#define FIGH(n)                                                                                    \
+    {                                                                                              \
+#n, offsetof(sim_report_figures, n), FIG_HASH                                              \
+    }
+static const fig_field FIGURES[] = {
+    FIG(published),       FIG(accepted),        FIG(refused),          FIG(persisted_acks),
+    FIG(delivered),       FIG(discarded),       FIG(duplicates),       FIG(gaps),
+    FIG(errors),          FIG(faults_fired),    FIG(faults_healed),    FIG(reconnects),
+    FIG(client_restarts), FIG(broker_restarts), FIG(journal_messages), FIG(max_outage_us),
+    FIG(last_heal_us),    FIGB(converged),      FIG(converged_us),     FIG(recovery_us),
+    FIG(virtual_us),      FIG(wall_us),         FIG(events_run),       FIG(history_events),
+    FIGH(history_hash),
+};
+#undef FIG
+#undef FIGB
+#undef FIGH
+
 json_t *sim_report_figures_to_json(const sim_report_figures *f)
 {
     json_t *o = json_object();
     if (!o)
         return NULL;
     bool bad = false;
-    char hash[17];
-    snprintf(hash, sizeof hash, "%016" PRIx64, f->history_hash);
-    put(o, "published", ju64(f->published), &bad);
-    put(o, "accepted", ju64(f->accepted), &bad);
-    put(o, "refused", ju64(f->refused), &bad);
-    put(o, "persisted_acks", ju64(f->persisted_acks), &bad);
-    put(o, "delivered", ju64(f->delivered), &bad);
-    put(o, "discarded", ju64(f->discarded), &bad);
-    put(o, "duplicates", ju64(f->duplicates), &bad);
-    put(o, "gaps", ju64(f->gaps), &bad);
-    put(o, "errors", ju64(f->errors), &bad);
-    put(o, "faults_fired", ju64(f->faults_fired), &bad);
-    put(o, "faults_healed", ju64(f->faults_healed), &bad);
-    put(o, "reconnects", ju64(f->reconnects), &bad);
-    put(o, "client_restarts", ju64(f->client_restarts), &bad);
-    put(o, "broker_restarts", ju64(f->broker_restarts), &bad);
-    put(o, "journal_messages", ju64(f->journal_messages), &bad);
-    put(o, "max_outage_us", ju64(f->max_outage_us), &bad);
-    put(o, "last_heal_us", ju64(f->last_heal_us), &bad);
-    put(o, "converged", json_boolean(f->converged), &bad);
-    put(o, "converged_us", ju64(f->converged_us), &bad);
-    put(o, "recovery_us", ju64(f->recovery_us), &bad);
-    put(o, "virtual_us", ju64(f->virtual_us), &bad);
-    put(o, "wall_us", ju64(f->wall_us), &bad);
-    put(o, "events_run", ju64(f->events_run), &bad);
-    put(o, "history_events", ju64(f->history_events), &bad);
-    put(o, "history_hash", json_string(hash), &bad);
+    const char *base = (const char *)f;
+    for (size_t i = 0; i < sizeof FIGURES / sizeof FIGURES[0]; i++) {
+        const fig_field *ff = &FIGURES[i];
+        if (ff->type == FIG_BOOL) {
+            put(o, ff->name, json_boolean(*(const bool *)(base + ff->off)), &bad);
+            continue;
+        }
+        uint64_t v;
+        memcpy(&v, base + ff->off, sizeof v);
+        if (ff->type == FIG_U64) {
+            put(o, ff->name, ju64(v), &bad);
+            continue;
+        }
+        char hash[17];
+        snprintf(hash, sizeof hash, "%016" PRIx64, v);
+        put(o, ff->name, json_string(hash), &bad);
+    }
     if (bad) {
         json_decref(o);
         return NULL;
@@ -293,6 +317,211 @@ json_t *sim_report_to_json(const sim_report *rep)
         return NULL;
     }
     return o;
+}
+
+/* ---- from report.json ------------------------------------------------------- */
+
+/* A string member, "" when absent or not a string (borrowed from o). */
+static const char *get_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* A string member or NULL (file links). */
+static const char *get_str_or_null(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* An unsigned integer as ju64 writes it (an integer, or a decimal string
+ * above 2^63-1); 0 when absent or malformed. */
+static uint64_t get_u64(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        return json_integer_value(v) < 0 ? 0 : (uint64_t)json_integer_value(v);
+    const char *s = json_string_value(v);
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long u = strtoull(s, &end, 10);
+    return errno || *end ? 0 : (uint64_t)u;
+}
+
+/* 16 hex digits -> value; 0 when malformed. */
+static uint64_t get_hash(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    if (!s || strlen(s) != 16)
+        return 0;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        int d = *p >= '0' && *p <= '9'   ? *p - '0'
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                                         : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    return v;
+}
+
+static void figures_from_json(const json_t *o, sim_report_figures *f)
+{
+    char *base = (char *)f;
+    for (size_t i = 0; i < sizeof FIGURES / sizeof FIGURES[0]; i++) {
+        const fig_field *ff = &FIGURES[i];
+        if (ff->type == FIG_BOOL) {
+            *(bool *)(base + ff->off) = json_is_true(json_object_get(o, ff->name));
+            continue;
+        }
+        uint64_t v = ff->type == FIG_U64 ? get_u64(o, ff->name) : get_hash(o, ff->name);
+        memcpy(base + ff->off, &v, sizeof v);
+    }
+}
+
+void sim_report_json_view_release(sim_report_json_view *v)
+{
+    free(v->checks);
+    free(v->violations);
+    free(v->contexts);
+    free(v->faults);
+    free(v->errors);
+    memset(v, 0, sizeof *v);
+}
+
+/* Checks in the object's order (report.json writes them in check order). */
+static int checks_from_json(const json_t *checks, sim_report_json_view *v)
+{
+    v->checks = calloc(json_object_size(checks) + 1, sizeof *v->checks);
+    if (!v->checks)
+        return FL_E_NOMEM;
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)checks, key, val)
+    {
+        v->checks[v->rep.nchecks].name = key;
+        v->checks[v->rep.nchecks++].verdict = json_string_value(val) ? json_string_value(val) : "";
+    }
+    v->rep.checks = v->checks;
+    return 0;
+}
+
+static int violations_from_json(const json_t *arr, sim_report_json_view *v)
+{
+    size_t n = json_array_size(arr), nctx = 0, i;
+    json_t *x;
+    json_array_foreach(arr, i, x) nctx += json_array_size(json_object_get(x, "context"));
+    v->violations = calloc(n + 1, sizeof *v->violations);
+    v->contexts = calloc(nctx + 1, sizeof *v->contexts);
+    if (!v->violations || !v->contexts)
+        return FL_E_NOMEM;
+    size_t used = 0;
+    json_array_foreach(arr, i, x)
+    {
+        sim_report_violation *rv = &v->violations[i];
+        *rv = (sim_report_violation){.checker = get_str(x, "checker"),
+                                     .client = get_str(x, "client"),
+                                     .sub_id = get_str(x, "sub_id"),
+                                     .topic = get_str(x, "topic"),
+                                     .message = get_str(x, "message"),
+                                     .text = get_str(x, "text"),
+                                     .t_us = get_u64(x, "t_us"),
+                                     .context = v->contexts + used};
+        size_t k;
+        json_t *c;
+        json_array_foreach(json_object_get(x, "context"), k, c)
+        {
+            /* {t_us, text, event} entries; a bare string is taken as the line */
+            const char *line = json_is_string(c) ? json_string_value(c) : get_str(c, "text");
+            v->contexts[used++] = line;
+            rv->ncontext++;
+        }
+    }
+    v->rep.violations = v->violations;
+    v->rep.nviolations = n;
+    return 0;
+}
+
+static int faults_from_json(const json_t *arr, sim_report_json_view *v)
+{
+    v->faults = calloc(json_array_size(arr) + 1, sizeof *v->faults);
+    if (!v->faults)
+        return FL_E_NOMEM;
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+    {
+        v->faults[i] = (sim_report_fault){
+            .index = (size_t)get_u64(x, "index"),
+            .kind = get_str(x, "kind"),
+            .target = get_str(x, "target"),
+            .fired = json_is_true(json_object_get(x, "fired")),
+            .by_trigger = json_is_true(json_object_get(x, "by_trigger")),
+            .skipped = json_is_true(json_object_get(x, "skipped")),
+            .fired_us = get_u64(x, "fired_us"),
+            .healed = json_is_true(json_object_get(x, "healed")),
+            .healed_us = get_u64(x, "healed_us"),
+        };
+    }
+    v->rep.faults = v->faults;
+    v->rep.nfaults = json_array_size(arr);
+    return 0;
+}
+
+static int errors_from_json(const json_t *arr, sim_report_json_view *v)
+{
+    v->errors = calloc(json_array_size(arr) + 1, sizeof *v->errors);
+    if (!v->errors)
+        return FL_E_NOMEM;
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+    {
+        v->errors[i] =
+            (sim_report_error){get_str(x, "client"), get_str(x, "error"), get_u64(x, "t_us")};
+    }
+    v->rep.errors = v->errors;
+    v->rep.nerrors = json_array_size(arr);
+    return 0;
+}
+
+int sim_report_view_json(const json_t *j, sim_report_json_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (!json_is_object(j))
+        return FL_E_INVAL;
+    sim_report *rep = &v->rep;
+    const json_t *sc = json_object_get(j, "scenario");
+    const char *result = get_str(j, "result");
+    rep->scenario = get_str(sc, "name");
+    rep->file = get_str(sc, "file");
+    rep->description = get_str(sc, "description");
+    rep->seed = get_u64(j, "seed");
+    rep->revision =
+        json_is_string(json_object_get(j, "revision")) ? get_str(j, "revision") : "unknown";
+    rep->passed = strcmp(result, "pass") == 0;
+    rep->failure = get_str(j, "failure");
+    if (strcmp(result, "error") == 0)
+        rep->run_error = *get_str(j, "run_error") ? get_str(j, "run_error") : "run failed";
+    figures_from_json(json_object_get(j, "figures"), &rep->figures);
+    const json_t *files = json_object_get(j, "files");
+    rep->history_file = get_str_or_null(files, "history");
+    rep->timeline_file = get_str_or_null(files, "timeline");
+    rep->repro_file = get_str_or_null(files, "repro");
+    int rc = checks_from_json(json_object_get(j, "checks"), v);
+    if (!rc)
+        rc = violations_from_json(json_object_get(j, "violations"), v);
+    if (!rc)
+        rc = faults_from_json(json_object_get(j, "faults"), v);
+    if (!rc)
+        rc = errors_from_json(json_object_get(j, "errors"), v);
+    if (rc)
+        sim_report_json_view_release(v);
+    return rc;
 }
 
 /* ---- from the checker ------------------------------------------------------ */

@@ -57,10 +57,14 @@
  *                        files in the report directory, null when absent
  *
  * junit.xml: one <testsuite> per CLI invocation, one <testcase
- * classname="faultline.scenarios" name="<scenario>"> per run, the verdict
- * of every checker as <property name="check.<checker>" value="<verdict>">,
- * a failed run as <failure type="checker" message="<failure>"> holding the
- * violation texts, a run that could not be performed as <error>.
+ * classname="faultline.scenarios" name="<scenario>"> per run, properties
+ * seed, history_hash (figures.history_hash; not for a run that could not be
+ * performed) and the verdict of every checker as <property
+ * name="check.<checker>" value="<verdict>">, a failed run as <failure
+ * type="checker" message="<failure>"> holding one line per violation
+ * ("[checker] t=<t_us>us message: text"), a run that could not be
+ * performed as <error>. The CLI writes it from the runs' report.json
+ * records (sim_report_view_json).
  *
  * repro.json: the concrete scenario of a failed run (the runner's
  * sim_run_concrete_scenario: seed fixed, triggered faults turned into timed
@@ -186,7 +190,30 @@ int sim_report_view_checker(const sim_checker *chk, sim_report_checker_view *v);
 /* Free what sim_report_view_checker allocated; the view becomes empty. */
 void sim_report_checker_view_release(sim_report_checker_view *v);
 
-/* report.json as a new JSON object (NULL on out of memory). */
+/* A sim_report read back from a report.json object (sim_report_to_json's
+ * output, or a `faultline run` record, which is one with a few more keys;
+ * a record whose "result" is "error" gives run_error from its "run_error").
+ * Every string is borrowed from the JSON: keep it alive while the view is
+ * used. Missing or mistyped keys read as empty, 0 or false; lanes (clients,
+ * brokers) are not in report.json and stay empty. */
+typedef struct sim_report_json_view {
+    sim_report rep;
+    sim_report_check *checks;
+    sim_report_violation *violations;
+    const char **contexts; /* every violation's context lines, in one array */
+    sim_report_fault *faults;
+    sim_report_error *errors;
+} sim_report_json_view;
+
+/* Fill *v from report.json object `j`. 0, FL_E_INVAL (j is not an object),
+ * FL_E_NOMEM (*v is then empty). */
+int sim_report_view_json(const json_t *j, sim_report_json_view *v);
+
+/* Free what sim_report_view_json allocated; the view becomes empty. */
+void sim_report_json_view_release(sim_report_json_view *v);
+
+/* report.json as a new JSON object (NULL on out of memory). */ /* report.json as a new JSON object
+                                                                   (NULL on out of memory). */
 json_t *sim_report_to_json(const sim_report *rep);
 
 /* The "figures" object alone (new reference; NULL on out of memory): what

@@ -594,6 +594,84 @@ static void test_junit(void **state)
     free(doc);
 }
 
+/* report.json read back (what `faultline run` writes junit.xml from):
+ * every field the writers use survives, so junit.xml written from the
+ * record carries the real history hash and violation times. */
+static void test_report_json_read_back(void **state)
+{
+    (void)state;
+    sim_report r = sample_report();
+    r.seed = UINT64_MAX; /* written as a decimal string */
+    r.figures.recovery_us = 777;
+    json_t *j = sim_report_to_json(&r);
+    assert_non_null(j);
+    sim_report_json_view v;
+    assert_int_equal(sim_report_view_json(j, &v), 0);
+    const sim_report *b = &v.rep;
+    assert_string_equal(b->scenario, r.scenario);
+    assert_string_equal(b->file, r.file);
+    assert_string_equal(b->revision, r.revision);
+    assert_true(b->seed == UINT64_MAX);
+    assert_false(b->passed);
+    assert_null(b->run_error);
+    assert_string_equal(b->failure, r.failure);
+    assert_true(b->figures.history_hash == 0x0123456789abcdefULL);
+    assert_int_equal(b->figures.wall_us, 12345);
+    assert_int_equal(b->figures.recovery_us, 777);
+    assert_int_equal(b->figures.accepted, 99);
+    assert_true(b->figures.converged);
+    assert_int_equal(b->nchecks, r.nchecks);
+    for (size_t i = 0; i < r.nchecks; i++) {
+        assert_string_equal(b->checks[i].name, r.checks[i].name);
+        assert_string_equal(b->checks[i].verdict, r.checks[i].verdict);
+    }
+    assert_int_equal(b->nviolations, r.nviolations);
+    for (size_t i = 0; i < r.nviolations; i++) {
+        const sim_report_violation *x = &b->violations[i], *y = &r.violations[i];
+        assert_string_equal(x->checker, y->checker);
+        assert_string_equal(x->sub_id, y->sub_id);
+        assert_string_equal(x->message, y->message);
+        assert_string_equal(x->text, y->text);
+        assert_int_equal(x->t_us, y->t_us);
+        assert_int_equal(x->ncontext, y->ncontext);
+        for (size_t k = 0; k < y->ncontext; k++)
+            assert_string_equal(x->context[k], y->context[k]);
+    }
+    assert_int_equal(b->nfaults, r.nfaults);
+    assert_int_equal(b->faults[1].healed_us, 3500000);
+    assert_true(b->faults[1].by_trigger);
+    assert_int_equal(b->nerrors, 1);
+    assert_string_equal(b->errors[0].error, "BOOKMARK_EXPIRED");
+    assert_string_equal(b->history_file, "history.jsonl");
+    assert_null(b->repro_file);
+
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(sim_report_write_junit(f, NULL, &b, 1, 0.5), 0);
+    char *doc = slurp(f);
+    fclose(f);
+    assert_non_null(strstr(doc, "<property name=\"history_hash\" value=\"0123456789abcdef\"/>"));
+    assert_non_null(strstr(doc, "[no_loss] t=2100000us 9|17|"));
+    assert_non_null(strstr(doc, "[no_duplicates] t=4000000us "));
+    free(doc);
+    sim_report_json_view_release(&v);
+    assert_null(v.violations);
+    json_decref(j);
+
+    /* A CLI record of a run that could not be performed; not an object. */
+    j = json_pack("{s:s, s:{s:s}, s:s}", "result", "error", "scenario", "name", "x", "run_error",
+                  "bad store");
+    assert_int_equal(sim_report_view_json(j, &v), 0);
+    assert_string_equal(v.rep.run_error, "bad store");
+    assert_string_equal(v.rep.revision, "unknown");
+    assert_int_equal(v.rep.nchecks + v.rep.nviolations + v.rep.nfaults, 0);
+    sim_report_json_view_release(&v);
+    json_decref(j);
+    j = json_array();
+    assert_int_equal(sim_report_view_json(j, &v), FL_E_INVAL);
+    json_decref(j);
+}
+
 typedef struct esc_case {
     const char *in, *out;
 } esc_case;
@@ -991,6 +1069,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_report_json_shape, setup, teardown),
         cmocka_unit_test(test_failing_checks),
         cmocka_unit_test(test_junit),
+        cmocka_unit_test(test_report_json_read_back),
         cmocka_unit_test(test_xml_escape),
         cmocka_unit_test(test_context_times),
         cmocka_unit_test(test_checker_view),
