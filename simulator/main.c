@@ -325,33 +325,12 @@ static const char *revision(void)
 /* Storage behind a sim_report filled from a sim_run. */
 typedef struct report_view {
     sim_report rep;
-    sim_report_check checks[SIM_CHK_COUNT];
-    sim_report_violation *viol;
-    char (*msgid)[96];
+    sim_report_checker_view checks; /* checks and violations */
     sim_report_fault *faults;
     sim_report_error *errors;
     const char **clients;
     const char **brokers;
 } report_view;
-
-static const char *verdict_text(sim_chk_verdict v)
-{
-    switch (v) {
-    case SIM_CHK_SKIPPED:
-        return "not_checked";
-    case SIM_CHK_PASS:
-        return "pass";
-    case SIM_CHK_NOT_APPLICABLE:
-        return "not_applicable";
-    case SIM_CHK_FAIL:
-        return "fail";
-    case SIM_CHK_EXPECTED_FIRED:
-        return "expected_violation_fired";
-    case SIM_CHK_EXPECTED_MISSING:
-        return "expected_violation_missing";
-    }
-    return "?";
-}
 
 static void copy_figures(const sim_run_figures *f, sim_report_figures *o)
 {
@@ -389,15 +368,13 @@ static int view_fill(report_view *v, const sim_run *r, const char *file)
     const sim_scenario *sc = sim_run_get_scenario(r);
     const sim_checker *chk = sim_run_checker(r);
     memset(v, 0, sizeof *v);
-    size_t nv = sim_checker_violation_count(chk), nf = sim_run_fault_count(r);
-    size_t ne = sim_run_error_count(r);
-    v->viol = calloc(nv + 1, sizeof *v->viol);
-    v->msgid = calloc(nv + 1, sizeof *v->msgid);
+    size_t nf = sim_run_fault_count(r), ne = sim_run_error_count(r);
     v->faults = calloc(nf + 1, sizeof *v->faults);
     v->errors = calloc(ne + 1, sizeof *v->errors);
     v->clients = calloc(sc->nclients + 1, sizeof *v->clients);
     v->brokers = calloc(sc->nbrokers + 1, sizeof *v->brokers);
-    if (!v->viol || !v->msgid || !v->faults || !v->errors || !v->clients || !v->brokers)
+    if (!v->faults || !v->errors || !v->clients || !v->brokers ||
+        sim_report_view_checker(chk, &v->checks) != 0)
         return FL_E_NOMEM;
     sim_report *rep = &v->rep;
     rep->scenario = sc->name;
@@ -407,33 +384,10 @@ static int view_fill(report_view *v, const sim_run *r, const char *file)
     rep->revision = revision();
     rep->passed = sim_run_passed(r);
     rep->failure = sim_run_failure_text(r);
-    for (int i = 0; i < SIM_CHK_COUNT; i++) {
-        sim_checker_verdict cv;
-        v->checks[i].name = sim_checker_check_name(i);
-        v->checks[i].verdict =
-            sim_checker_verdict_at(chk, i, &cv) == 0 ? verdict_text(cv.verdict) : "not_checked";
-    }
-    rep->checks = v->checks;
-    rep->nchecks = SIM_CHK_COUNT;
-    for (size_t i = 0; i < nv; i++) {
-        const sim_checker_violation *x = sim_checker_violation_at(chk, i);
-        if (x->has_message && x->bookmark && *x->bookmark)
-            snprintf(v->msgid[i], sizeof v->msgid[i], "%s", x->bookmark);
-        else if (x->has_message)
-            snprintf(v->msgid[i], sizeof v->msgid[i], "%" PRIu64 "|%" PRIu64 "|", x->publisher,
-                     x->sequence);
-        v->viol[i] = (sim_report_violation){.checker = sim_checker_check_name(x->check),
-                                            .client = x->client,
-                                            .sub_id = x->sub_id,
-                                            .topic = x->topic,
-                                            .message = v->msgid[i],
-                                            .text = x->text,
-                                            .t_us = x->t_us,
-                                            .context = x->context,
-                                            .ncontext = x->ncontext};
-    }
-    rep->violations = v->viol;
-    rep->nviolations = nv;
+    rep->checks = v->checks.checks;
+    rep->nchecks = v->checks.nchecks;
+    rep->violations = v->checks.violations;
+    rep->nviolations = v->checks.nviolations;
     for (size_t i = 0; i < nf; i++) {
         const sim_run_fault *f = sim_run_fault_at(r, i);
         const sim_fault *sf = &sc->faults[f->index];
@@ -470,8 +424,7 @@ static int view_fill(report_view *v, const sim_run *r, const char *file)
 
 static void view_free(report_view *v)
 {
-    free(v->viol);
-    free(v->msgid);
+    sim_report_checker_view_release(&v->checks);
     free(v->faults);
     free(v->errors);
     free(v->clients);

@@ -21,10 +21,13 @@
  *   result       string  "pass" | "fail"
  *   failure      string  one line saying why the run failed ("" for a pass)
  *   checks       object  check name (no_loss ... unpersisted_zero, and the
- *                        pseudo-checks errors, delivered) -> verdict: "pass",
- *                        "fail", "not_applicable", "skipped" (not asked
- *                        for), "expected_violation_fired",
- *                        "expected_violation_missing" (in check order)
+ *                        pseudo-checks errors, delivered) -> verdict, the
+ *                        checker's own name for it (sim_chk_verdict_name):
+ *                        "skipped" (not asked for), "pass",
+ *                        "not_applicable" (asked for, nothing to check),
+ *                        "fail", "expected_violation_fired",
+ *                        "expected_violation_missing" (in check order; the
+ *                        same strings in junit.xml's check properties)
  *   violations   array of {checker: string, client: string, sub_id:
  *                        string, topic: string ("" when none), message:
  *                        string (the message's identity as a bookmark
@@ -88,8 +91,8 @@
 /* One checker's verdict. */
 typedef struct sim_report_check {
     const char *name;    /* "no_loss" */
-    const char *verdict; /* sim_chk_verdict_name(): "pass", "fail", "not_applicable",
-                            "skipped", "expected_violation_fired", "expected_violation_missing" */
+    const char *verdict; /* sim_chk_verdict_name(): "skipped", "pass", "not_applicable",
+                            "fail", "expected_violation_fired", "expected_violation_missing" */
 } sim_report_check;
 
 /* One violation a checker found. */

@@ -40,7 +40,7 @@ static const sim_report_check CHECKS[] = {
     {"no_loss", "fail"},
     {"ack_honesty", "pass"},
     {"no_duplicates", "expected_violation_fired"},
-    {"order", "not_checked"},
+    {"order", "skipped"},
     {"liveness", "expected_violation_missing"},
 };
 static const sim_report_violation VIOLATIONS[] = {
@@ -383,6 +383,25 @@ static void test_failing_checks(void **state)
     assert_string_equal(sim_report_failing_checks(&r, buf, sizeof buf), "");
     r = sample_report();
     assert_string_equal(sim_report_failing_checks(&r, buf, 10), "no_loss");
+
+    /* The checker's own verdict names: exactly fail and
+     * expected_violation_missing fail a run. */
+    static const char *const names[] = {"skipped",
+                                        "pass",
+                                        "not_applicable",
+                                        "fail",
+                                        "expected_violation_fired",
+                                        "expected_violation_missing"};
+    sim_report_check all[SIM_CHK_EXPECTED_MISSING + 1];
+    for (int v = SIM_CHK_SKIPPED; v <= SIM_CHK_EXPECTED_MISSING; v++) {
+        all[v].name = names[v];
+        all[v].verdict = sim_chk_verdict_name((sim_chk_verdict)v);
+        assert_string_equal(all[v].verdict, names[v]);
+    }
+    r.checks = all;
+    r.nchecks = SIM_CHK_EXPECTED_MISSING + 1;
+    assert_string_equal(sim_report_failing_checks(&r, buf, sizeof buf),
+                        "fail,expected_violation_missing");
 }
 
 /* ---- a small XML well-formedness checker ---------------------------------- */
