@@ -628,9 +628,13 @@ static void print_record(const cli *c, const json_t *rec, const char *file)
            jfig(rec, "faults_fired"), jfig(rec, "reconnects"),
            (double)jfig(rec, "recovery_us") / 1e6, (double)jfig(rec, "virtual_us") / 1e6,
            (double)jfig(rec, "wall_us") / 1e6);
-    if (!pass)
-        printf("\n      %s: %s\n      report: %s", jstr(rec, "failing"), jstr(rec, "failure"),
-               jstr(rec, "report_dir"));
+    if (!pass) {
+        char line[1024];
+        printf(
+            "\n      %s\n      report: %s",
+            sim_report_failure_line(jstr(rec, "failing"), jstr(rec, "failure"), line, sizeof line),
+            jstr(rec, "report_dir"));
+    }
     printf("\n");
     size_t ni;
     json_t *note;

@@ -613,6 +613,22 @@ const char *sim_report_failing_checks(const sim_report *rep, char *buf, size_t c
     return buf;
 }
 
+const char *sim_report_failure_line(const char *check, const char *failure, char *buf, size_t cap)
+{
+    if (!cap)
+        return buf;
+    check = check ? check : "";
+    failure = failure ? failure : "";
+    size_t n = strlen(check);
+    bool named = n == 0 || (strncmp(failure, check, n) == 0 &&
+                            (failure[n] == ':' || failure[n] == ' ' || failure[n] == 0));
+    if (named)
+        snprintf(buf, cap, "%s", failure);
+    else
+        snprintf(buf, cap, "%s: %s", check, failure);
+    return buf;
+}
+
 int sim_report_write_json(const sim_report *rep, const char *path, char *err, size_t errcap)
 {
     json_t *j = sim_report_to_json(rep);

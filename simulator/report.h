@@ -228,6 +228,13 @@ json_t *sim_report_figures_to_json(const sim_report_figures *fig);
  * failing checker; "" for a pass). Returns buf. */
 const char *sim_report_failing_checks(const sim_report *rep, char *buf, size_t cap);
 
+/* The console's failure line: the run's failure text led by its failing
+ * check's name once. A text that already starts with the name ("no_loss: 3
+ * violation(s)" for no_loss) is kept as it is; any other is prefixed
+ * ("faults: fault #2 (crash_client pub-1) never fired"). NULL or "" check:
+ * the text alone. Truncated to cap; returns buf. */
+const char *sim_report_failure_line(const char *check, const char *failure, char *buf, size_t cap);
+
 /* Write report.json to `path`. 0, FL_E_IO (detail in err), FL_E_NOMEM. */
 int sim_report_write_json(const sim_report *rep, const char *path, char *err, size_t errcap);
 

@@ -404,6 +404,34 @@ static void test_failing_checks(void **state)
                         "fail,expected_violation_missing");
 }
 
+typedef struct failure_case {
+    const char *check, *failure, *want;
+} failure_case;
+
+/* The console names the failing check once. */
+static void test_failure_line(void **state)
+{
+    (void)state;
+    static const failure_case cases[] = {
+        {"no_loss", "no_loss: 100 violation(s)", "no_loss: 100 violation(s)"},
+        {"no_loss", "no_loss: 3 violation(s); expected error BOOKMARK_EXPIRED not reported",
+         "no_loss: 3 violation(s); expected error BOOKMARK_EXPIRED not reported"},
+        {"faults", "fault #2 (crash_client pub-1) never fired",
+         "faults: fault #2 (crash_client pub-1) never fired"},
+        {"repeat_check", "nondeterministic: history hash 1 then 2",
+         "repeat_check: nondeterministic: history hash 1 then 2"},
+        {"order", "ordered: not a prefix match", "order: ordered: not a prefix match"},
+        {"", "something failed", "something failed"},
+        {NULL, NULL, ""},
+    };
+    char buf[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(
+            sim_report_failure_line(cases[i].check, cases[i].failure, buf, sizeof buf),
+            cases[i].want);
+    assert_string_equal(sim_report_failure_line("faults", "fault #1", buf, 8), "faults:");
+}
+
 /* ---- a small XML well-formedness checker ---------------------------------- */
 
 typedef struct xml_stats {
@@ -1087,6 +1115,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_report_json_shape, setup, teardown),
         cmocka_unit_test(test_failing_checks),
+        cmocka_unit_test(test_failure_line),
         cmocka_unit_test(test_junit),
         cmocka_unit_test(test_report_json_read_back),
         cmocka_unit_test(test_xml_escape),
