@@ -360,6 +360,9 @@ static void copy_figures(const sim_run_figures *f, sim_report_figures *o)
         .events_run = f->events_run,
         .history_events = f->history_events,
         .history_hash = f->history_hash,
+        .delivered_distinct = f->delivered_distinct,
+        .redelivered = f->redelivered,
+        .faults_not_fired = f->faults_not_fired,
     };
 }
 
@@ -395,11 +398,17 @@ static int view_fill(report_view *v, const sim_run *r, const char *file)
                              : sf->target_sort == SIM_TARGET_BROKER ? sc->brokers[sf->target].name
                                                                     : "";
         v->faults[i] = (sim_report_fault){
-            f->index,      sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)sf->kind),
-            target,        f->fired,
-            f->by_trigger, f->skipped,
-            f->fired_us,   f->healed,
-            f->healed_us};
+            .index = f->index,
+            .kind = sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)sf->kind),
+            .target = target,
+            .fired = f->fired,
+            .by_trigger = f->by_trigger,
+            .skipped = f->skipped,
+            .fired_us = f->fired_us,
+            .healed = f->healed,
+            .healed_us = f->healed_us,
+            .optional = sf->optional,
+        };
     }
     rep->faults = v->faults;
     rep->nfaults = nf;
@@ -469,39 +478,23 @@ static void record_in_db(const sim_report *rep, const char *dir, json_t *figs)
     free(fj);
 }
 
-/* What the console line shows beyond the report's figures: distinct
- * deliveries and redeliveries (a redelivery is not an extra message), and
- * a note per fault that never fired or had no effect. */
-static void add_console_facts(json_t *rec, const sim_run *r)
+/* What the console shows beyond report.json: a note per fault that never
+ * fired or had no effect. */
+static void add_fault_notes(json_t *rec, const sim_report *rep)
 {
-    const sim_run_figures *g = sim_run_get_figures(r);
-    json_t *figs = json_object_get(rec, "figures");
-    if (json_is_object(figs)) {
-        json_object_set_new(figs, "delivered_distinct",
-                            json_integer((json_int_t)g->delivered_distinct));
-        json_object_set_new(figs, "redelivered", json_integer((json_int_t)g->redelivered));
-        json_object_set_new(figs, "faults_not_fired",
-                            json_integer((json_int_t)g->faults_not_fired));
-    }
-    const sim_scenario *sc = sim_run_get_scenario(r);
     json_t *notes = json_array();
-    for (size_t i = 0; notes && i < sim_run_fault_count(r); i++) {
-        const sim_run_fault *f = sim_run_fault_at(r, i);
-        const sim_fault *sf = &sc->faults[f->index];
+    for (size_t i = 0; notes && i < rep->nfaults; i++) {
+        const sim_report_fault *f = &rep->faults[i];
         if (f->fired && !f->skipped)
             continue;
-        const char *target = sf->target_sort == SIM_TARGET_CLIENT   ? sc->clients[sf->target].name
-                             : sf->target_sort == SIM_TARGET_BROKER ? sc->brokers[sf->target].name
-                                                                    : "";
+        const char *target = f->target ? f->target : "";
         char line[256];
         if (!f->fired)
-            snprintf(line, sizeof line, "fault #%zu (%s%s%s) never fired%s", f->index,
-                     sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)sf->kind), *target ? " " : "",
-                     target, sf->optional ? " (optional)" : "");
+            snprintf(line, sizeof line, "fault #%zu (%s%s%s) never fired%s", f->index, f->kind,
+                     *target ? " " : "", target, f->optional ? " (optional)" : "");
         else
             snprintf(line, sizeof line, "fault #%zu (%s%s%s) fired at %.3fs but had no effect",
-                     f->index, sim_scenario_enum_name(SIM_ENUM_FAULT_KIND, (int)sf->kind),
-                     *target ? " " : "", target, (double)f->fired_us / 1e6);
+                     f->index, f->kind, *target ? " " : "", target, (double)f->fired_us / 1e6);
         json_array_append_new(notes, json_string(line));
     }
     json_object_set_new(rec, "fault_notes", notes ? notes : json_array());
@@ -567,7 +560,7 @@ static json_t *run_one(const cli *c, const char *file, const sim_scenario *sc)
         json_decref(concrete);
         rec = sim_report_to_json(&v.rep);
         if (rec) {
-            add_console_facts(rec, r);
+            add_fault_notes(rec, &v.rep);
             record_in_db(&v.rep, dir, json_object_get(rec, "figures"));
             json_object_set_new(rec, "report_dir", json_string(dir));
             const char *fc = nondet[0] ? "repeat_check" : sim_run_failing_check(r);

@@ -89,13 +89,20 @@ typedef struct fig_field {
 #n, offsetof(sim_report_figures, n), FIG_HASH                                              \
     }
 static const fig_field FIGURES[] = {
-    FIG(published),       FIG(accepted),        FIG(refused),          FIG(persisted_acks),
-    FIG(delivered),       FIG(discarded),       FIG(duplicates),       FIG(gaps),
-    FIG(errors),          FIG(faults_fired),    FIG(faults_healed),    FIG(reconnects),
-    FIG(client_restarts), FIG(broker_restarts), FIG(journal_messages), FIG(max_outage_us),
-    FIG(last_heal_us),    FIGB(converged),      FIG(converged_us),     FIG(recovery_us),
-    FIG(virtual_us),      FIG(wall_us),         FIG(events_run),       FIG(history_events),
-    FIGH(history_hash),
+    FIG(published),        FIG(accepted),
+    FIG(refused),          FIG(persisted_acks),
+    FIG(delivered),        FIG(discarded),
+    FIG(duplicates),       FIG(gaps),
+    FIG(errors),           FIG(faults_fired),
+    FIG(faults_healed),    FIG(reconnects),
+    FIG(client_restarts),  FIG(broker_restarts),
+    FIG(journal_messages), FIG(max_outage_us),
+    FIG(last_heal_us),     FIGB(converged),
+    FIG(converged_us),     FIG(recovery_us),
+    FIG(virtual_us),       FIG(wall_us),
+    FIG(events_run),       FIG(history_events),
+    FIGH(history_hash),    FIG(delivered_distinct),
+    FIG(redelivered),      FIG(faults_not_fired),
 };
 #undef FIG
 #undef FIGB
@@ -218,6 +225,11 @@ static json_t *violation_json(const sim_report_violation *v)
     return o;
 }
 
+const char *sim_report_fault_status(const sim_report_fault *f)
+{
+    return !f->fired ? "never_fired" : f->skipped ? "skipped" : "fired";
+}
+
 static json_t *fault_json(const sim_report_fault *f)
 {
     json_t *o = json_object();
@@ -227,6 +239,8 @@ static json_t *fault_json(const sim_report_fault *f)
     put(o, "index", ju64(f->index), &bad);
     put(o, "kind", jstr(f->kind), &bad);
     put(o, "target", jstr(f->target), &bad);
+    put(o, "status", json_string(sim_report_fault_status(f)), &bad);
+    put(o, "optional", json_boolean(f->optional), &bad);
     put(o, "fired", json_boolean(f->fired), &bad);
     put(o, "by_trigger", json_boolean(f->by_trigger), &bad);
     put(o, "skipped", json_boolean(f->skipped), &bad);
@@ -465,6 +479,7 @@ static int faults_from_json(const json_t *arr, sim_report_json_view *v)
             .fired_us = get_u64(x, "fired_us"),
             .healed = json_is_true(json_object_get(x, "healed")),
             .healed_us = get_u64(x, "healed_us"),
+            .optional = json_is_true(json_object_get(x, "optional")),
         };
     }
     v->rep.faults = v->faults;

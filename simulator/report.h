@@ -41,6 +41,11 @@
  *                        one)}}
  *   faults       array of {index: integer (into the scenario's faults),
  *                        kind: string, target: string ("" for none),
+ *                        status: string ("fired"; "never_fired": its time
+ *                        or trigger never came; "skipped": it fired but
+ *                        had no effect, e.g. its target was down),
+ *                        optional: bool (the scenario fault's `optional`:
+ *                        never firing does not fail the run),
  *                        fired: bool, by_trigger: bool, skipped: bool,
  *                        fired_us: integer|null, healed: bool,
  *                        healed_us: integer|null}
@@ -53,9 +58,14 @@
  *                        client_restarts, broker_restarts, journal_messages,
  *                        max_outage_us, last_heal_us, converged_us,
  *                        recovery_us, virtual_us, wall_us, events_run,
- *                        history_events (integers); converged (bool);
- *                        history_hash (string, 16 lower-case hex digits:
- *                        FNV-1a 64 of history.jsonl)
+ *                        history_events, delivered_distinct (distinct
+ *                        messages delivered, summed over subscriptions),
+ *                        redelivered (deliveries of a message the
+ *                        subscription had already delivered),
+ *                        faults_not_fired (optional ones included)
+ *                        (integers); converged (bool); history_hash
+ *                        (string, 16 lower-case hex digits: FNV-1a 64 of
+ *                        history.jsonl)
  *   files        object  {history, timeline, repro}: names of the sibling
  *                        files in the report directory, null when absent
  *
@@ -119,7 +129,12 @@ typedef struct sim_report_fault {
     uint64_t fired_us;
     bool healed; /* false and fired: active until the end */
     uint64_t healed_us;
+    bool optional; /* the scenario fault's `optional` */
 } sim_report_fault;
+
+/* A fault's report.json "status": "never_fired" (not fired), "skipped"
+ * (fired without effect) or "fired". */
+const char *sim_report_fault_status(const sim_report_fault *f);
 
 /* An error an application was told about. */
 typedef struct sim_report_error {
@@ -138,6 +153,7 @@ typedef struct sim_report_figures {
     bool converged;
     uint64_t converged_us, recovery_us, virtual_us, wall_us, events_run, history_events;
     uint64_t history_hash;
+    uint64_t delivered_distinct, redelivered, faults_not_fired;
 } sim_report_figures;
 
 /* The plain-data view of one run. Everything is borrowed. */

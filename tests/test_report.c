@@ -50,10 +50,10 @@ static const sim_report_violation VIOLATIONS[] = {
      CTX1, 1},
 };
 static const sim_report_fault FAULTS[] = {
-    {0, "disconnect", "pub-1", true, false, false, 1000000, true, 1000000},
-    {1, "crash_broker", "a", true, true, false, 2000000, true, 3500000},
-    {2, "stall", "sub-1", true, false, false, 3000000, false, 0},
-    {3, "advance_clock", "", false, false, false, 0, false, 0},
+    {0, "disconnect", "pub-1", true, false, true, 1000000, true, 1000000, false},
+    {1, "crash_broker", "a", true, true, false, 2000000, true, 3500000, false},
+    {2, "stall", "sub-1", true, false, false, 3000000, false, 0, false},
+    {3, "advance_clock", "", false, false, false, 0, false, 0, true},
 };
 static const sim_report_error ERRORS[] = {{"sub-1", "BOOKMARK_EXPIRED", 3200000}};
 static const char *const CLIENTS[] = {"pub-1", "sub-1"};
@@ -88,6 +88,9 @@ static sim_report sample_report(void)
     r.figures.wall_us = 12345;
     r.figures.events_run = 5000;
     r.figures.history_hash = 0x0123456789abcdefULL;
+    r.figures.delivered_distinct = 97;
+    r.figures.redelivered = 1;
+    r.figures.faults_not_fired = 1;
     r.clients = CLIENTS;
     r.nclients = 2;
     r.brokers = BROKERS;
@@ -199,6 +202,8 @@ static const shape FAULT[] = {
     {"index", J_INT},
     {"kind", J_STR},
     {"target", J_STR},
+    {"status", J_STR},
+    {"optional", J_BOOL},
     {"fired", J_BOOL},
     {"by_trigger", J_BOOL},
     {"skipped", J_BOOL},
@@ -220,7 +225,8 @@ static const shape FIGURES[] = {
     {"converged_us", J_INT},     {"recovery_us", J_INT},
     {"virtual_us", J_INT},       {"wall_us", J_INT},
     {"events_run", J_INT},       {"history_events", J_INT},
-    {"history_hash", J_STR},
+    {"history_hash", J_STR},     {"delivered_distinct", J_INT},
+    {"redelivered", J_INT},      {"faults_not_fired", J_INT},
 };
 static const shape FILES[] = {
     {"history", J_STR_OR_NULL}, {"timeline", J_STR_OR_NULL}, {"repro", J_STR_OR_NULL}};
@@ -340,10 +346,20 @@ static void test_report_json_shape(void **state)
     assert_true(json_is_null(json_object_get(json_array_get(faults, 3), "fired_us")));
     assert_true(json_is_null(json_object_get(json_array_get(faults, 2), "healed_us")));
     assert_true(json_is_true(json_object_get(json_array_get(faults, 1), "by_trigger")));
+    static const char *const status[] = {"skipped", "fired", "fired", "never_fired"};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *fi = json_array_get(faults, i);
+        assert_string_equal(json_string_value(json_object_get(fi, "status")), status[i]);
+        assert_true(json_is_boolean(json_object_get(fi, "optional")));
+        assert_int_equal(json_is_true(json_object_get(fi, "optional")), i == 3);
+    }
     json_t *fig = json_object_get(j, "figures");
     assert_string_equal(json_string_value(json_object_get(fig, "history_hash")),
                         "0123456789abcdef");
     assert_int_equal(json_integer_value(json_object_get(fig, "accepted")), 99);
+    assert_int_equal(json_integer_value(json_object_get(fig, "delivered_distinct")), 97);
+    assert_int_equal(json_integer_value(json_object_get(fig, "redelivered")), 1);
+    assert_int_equal(json_integer_value(json_object_get(fig, "faults_not_fired")), 1);
     json_t *files = json_object_get(j, "files");
     assert_string_equal(json_string_value(json_object_get(files, "history")), "history.jsonl");
     assert_true(json_is_null(json_object_get(files, "repro")));
@@ -666,6 +682,8 @@ static void test_report_json_read_back(void **state)
     assert_int_equal(b->figures.wall_us, 12345);
     assert_int_equal(b->figures.recovery_us, 777);
     assert_int_equal(b->figures.accepted, 99);
+    assert_int_equal(b->figures.delivered_distinct, 97);
+    assert_int_equal(b->figures.faults_not_fired, 1);
     assert_true(b->figures.converged);
     assert_int_equal(b->nchecks, r.nchecks);
     for (size_t i = 0; i < r.nchecks; i++) {
@@ -687,6 +705,9 @@ static void test_report_json_read_back(void **state)
     assert_int_equal(b->nfaults, r.nfaults);
     assert_int_equal(b->faults[1].healed_us, 3500000);
     assert_true(b->faults[1].by_trigger);
+    assert_true(b->faults[0].skipped);
+    assert_true(b->faults[3].optional);
+    assert_false(b->faults[2].optional);
     assert_int_equal(b->nerrors, 1);
     assert_string_equal(b->errors[0].error, "BOOKMARK_EXPIRED");
     assert_string_equal(b->history_file, "history.jsonl");
