@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "faultline/error.h"
 
@@ -883,9 +884,13 @@ int sim_report_write_dir(const sim_report *rep, const sim_timeline *tl, const js
     char *path = malloc(cap);
     if (!path)
         return FL_E_NOMEM;
+    snprintf(path, cap, "%s/repro.json", dir);
     if (r.repro_file) {
-        snprintf(path, cap, "%s/repro.json", dir);
         rc = sim_report_write_repro(concrete, path, err, errcap);
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        /* an earlier failing run's repro.json would pass for this run's */
+        set_err(err, errcap, "%s: cannot remove the stale file: %s", path, strerror(errno));
+        rc = FL_E_IO;
     }
     if (!rc && tl) {
         snprintf(path, cap, "%s/timeline.html", dir);

@@ -311,8 +311,11 @@ int sim_timeline_write_html(const sim_timeline *tl, const sim_report *rep, FILE 
 
 /* Write the report directory `dir` (created, with parents, if missing):
  * report.json, timeline.html (if tl is not NULL) and, for a failed run
- * with `concrete` not NULL, repro.json. rep's file links are set to what
- * is written (history_file is kept as given). 0, FL_E_IO, FL_E_NOMEM. */
+ * with `concrete` not NULL, repro.json. Otherwise a repro.json already in
+ * `dir` (an earlier failing run of the same scenario and seed) is removed,
+ * so a repro.json in the directory always belongs to its report.json.
+ * rep's file links are set to what is written (history_file is kept as
+ * given). 0, FL_E_IO, FL_E_NOMEM. */
 int sim_report_write_dir(const sim_report *rep, const sim_timeline *tl, const json_t *concrete,
                          const char *dir, char *err, size_t errcap);
 
