@@ -166,22 +166,35 @@ static bool checker_line_time(const char *line, uint64_t *t_us)
     return true;
 }
 
-/* A context entry {t_us, text, event}: see report.h. */
+/* `line` parsed when it is a canonical history line (history.h: an object
+ * with t >= 0 and string node, src, ev), else NULL. */
+static json_t *history_event(const char *line)
+{
+    if (line[0] != '{')
+        return NULL;
+    json_t *ev = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+    json_t *t = json_object_get(ev, "t");
+    if (json_is_integer(t) && json_integer_value(t) >= 0 &&
+        json_is_string(json_object_get(ev, "node")) && json_is_string(json_object_get(ev, "src")) &&
+        json_is_string(json_object_get(ev, "ev")))
+        return ev;
+    json_decref(ev);
+    return NULL;
+}
+
+/* A context entry {t_us, text, event}: see report.h. A canonical history
+ * line gives both; a checker text line ("t=S.FFFFFFs ...") gives t_us and a
+ * null event; anything else neither. */
 static json_t *context_event(const char *line)
 {
     if (!line)
         line = "";
-    json_t *ev = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-    if (ev && !json_is_object(ev)) {
-        json_decref(ev);
-        ev = NULL;
-    }
+    json_t *ev = history_event(line);
     json_t *t = NULL;
     uint64_t t_us = 0;
-    if (ev && json_is_integer(json_object_get(ev, "t")) &&
-        json_integer_value(json_object_get(ev, "t")) >= 0)
+    if (ev)
         t = json_integer(json_integer_value(json_object_get(ev, "t")));
-    else if (!ev && checker_line_time(line, &t_us))
+    else if (checker_line_time(line, &t_us))
         t = ju64(t_us);
     json_t *o = json_object();
     bool bad = !o;

@@ -36,9 +36,14 @@
  *                        context: array of events that show it, oldest
  *                        first, each {t_us: integer|null (virtual time),
  *                        text: string (the line as the checker wrote it),
- *                        event: object|null (the parsed history line
- *                        {t, node, src, ev, ...fields} when the line is
- *                        one)}}
+ *                        event: object|null}. A context line is either a
+ *                        canonical history line (history.h): event is
+ *                        that line parsed, {t, node, src, ev, ...fields},
+ *                        and t_us its t; or a checker text line
+ *                        ("t=2.010200s pub-1 crash", what the built-in
+ *                        checker writes): event is null and t_us is read
+ *                        from its "t=" prefix; any other line has both
+ *                        null}
  *   faults       array of {index: integer (into the scenario's faults),
  *                        kind: string, target: string ("" for none),
  *                        status: string ("fired"; "never_fired": its time
@@ -116,7 +121,8 @@ typedef struct sim_report_violation {
     const char *text;           /* what is wrong */
     uint64_t t_us;              /* virtual time where it shows (timeline marker) */
     const char *const *context; /* lines that show it: checker context lines
-                                   ("t=1.000100s ...") or canonical history lines */
+                                   ("t=1.000100s ...", report.json event null)
+                                   or canonical history lines (event parsed) */
     size_t ncontext;
 } sim_report_violation;
 

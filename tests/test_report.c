@@ -771,6 +771,7 @@ typedef struct ctx_time_case {
     const char *line;
     bool has_t;
     int64_t t_us;
+    bool has_event; /* a canonical history line: event is it, parsed */
 } ctx_time_case;
 
 /* Context lines: history JSON, checker "t=" lines, anything else. */
@@ -778,16 +779,20 @@ static void test_context_times(void **state)
 {
     (void)state;
     static const ctx_time_case cases[] = {
-        {"t=0.000000s a", true, 0},
-        {"t=12.345678s pub-1 publish", true, 12345678},
-        {"t=1.5s short fraction", false, 0},
-        {"t=.000001s no seconds", false, 0},
-        {"t=1.000001 no unit", false, 0},
-        {"t=99999999999999999999.000000s overflow", false, 0},
-        {"{\"t\":7,\"node\":\"n\",\"src\":\"s\",\"ev\":\"e\"}", true, 7},
-        {"{\"t\":-7}", false, 0},
-        {"[1]", false, 0},
-        {"", false, 0},
+        {"t=0.000000s a", true, 0, false},
+        {"t=12.345678s pub-1 publish", true, 12345678, false},
+        {"t=1.5s short fraction", false, 0, false},
+        {"t=.000001s no seconds", false, 0, false},
+        {"t=1.000001 no unit", false, 0, false},
+        {"t=99999999999999999999.000000s overflow", false, 0, false},
+        {"{\"t\":7,\"node\":\"n\",\"src\":\"s\",\"ev\":\"e\"}", true, 7, true},
+        {"{\"t\":8,\"node\":\"n\",\"src\":\"s\",\"ev\":\"e\",\"seq\":3}", true, 8, true},
+        {"{\"t\":9,\"node\":\"n\",\"src\":\"s\"}", false, 0, false}, /* no ev */
+        {"{\"t\":\"9\",\"node\":\"n\",\"src\":\"s\",\"ev\":\"e\"}", false, 0, false},
+        {"{\"t\":-7}", false, 0, false},
+        {"{\"t\":1,\"t\":2,\"node\":\"n\",\"src\":\"s\",\"ev\":\"e\"}", false, 0, false},
+        {"[1]", false, 0, false},
+        {"", false, 0, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *ctx[] = {cases[i].line};
@@ -807,8 +812,51 @@ static void test_context_times(void **state)
         else
             assert_true(json_is_null(t));
         assert_string_equal(json_string_value(json_object_get(c, "text")), cases[i].line);
+        json_t *ev = json_object_get(c, "event");
+        if (cases[i].has_event) {
+            SHAPE(ev, EVENT, "history event");
+            json_t *want = json_loads(cases[i].line, 0, NULL);
+            assert_true(json_equal(ev, want));
+            json_decref(want);
+        } else {
+            assert_true(json_is_null(ev));
+        }
         json_decref(j);
     }
+}
+
+static void keep_line(void *arg, const sim_history_event *ev)
+{
+    snprintf(arg, 256, "%.*s", (int)ev->line_len, ev->line);
+}
+
+/* A line as the recorder writes it is a canonical history line. */
+static void test_context_history_line(void **state)
+{
+    (void)state;
+    sim_history *h = sim_history_new(0);
+    assert_non_null(h);
+    char line[256] = "";
+    assert_int_equal(sim_history_observe(h, keep_line, line), 0);
+    sim_history_add(h, 2010200, "pub-1", "sim", "crash", "\"incarnation\":1");
+    sim_history_free(h);
+    const char *ctx[] = {line, "t=2.010200s pub-1 crash"};
+    sim_report_violation v = {"no_loss", NULL, NULL, NULL, NULL, "x", 0, ctx, 2};
+    sim_report r = {0};
+    r.violations = &v;
+    r.nviolations = 1;
+    json_t *j = sim_report_to_json(&r);
+    assert_non_null(j);
+    json_t *c = json_object_get(json_array_get(json_object_get(j, "violations"), 0), "context");
+    json_t *ev = json_object_get(json_array_get(c, 0), "event");
+    assert_string_equal(json_string_value(json_object_get(ev, "node")), "pub-1");
+    assert_string_equal(json_string_value(json_object_get(ev, "ev")), "crash");
+    assert_int_equal(json_integer_value(json_object_get(ev, "incarnation")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(c, 0), "t_us")), 2010200);
+    /* the checker's text line for the same event: dated, no event */
+    assert_true(json_is_null(json_object_get(json_array_get(c, 1), "event")));
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(c, 1), "t_us")), 2010200);
+    json_decref(j);
 }
 
 /* A real checker's verdicts and violations become report views. */
@@ -1141,6 +1189,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report_json_read_back),
         cmocka_unit_test(test_xml_escape),
         cmocka_unit_test(test_context_times),
+        cmocka_unit_test(test_context_history_line),
         cmocka_unit_test(test_checker_view),
         cmocka_unit_test_setup_teardown(test_repro_loads_back, setup, teardown),
         cmocka_unit_test(test_timeline_page),
