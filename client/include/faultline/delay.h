@@ -4,9 +4,14 @@
  * A strategy is a vtable plus an instance (fl_delay), like fl_runtime. The
  * client asks it once per attempt, after the server chooser has named the
  * URI: next_wait(uri) gives the wait, or FL_E_GAVE_UP to stop reconnecting.
- * The client calls reset() when a reconnect sequence succeeds (logged on,
- * publish store replayed, subscriptions re-entered) and when the
- * application calls fl_client_connect() again after a give-up.
+ * The client calls reset() when a reconnect sequence succeeds, which is not
+ * at the logon itself: only once the new session has stayed up for
+ * `stable_after` (default 1 s, fl_client_set_stable_after; 0 resets at the
+ * logon ack, as AMPS does), so a broker that drops every session right
+ * after logon is retried at the strategy's pace and max_total_us keeps
+ * running (client.h, "Reconnect pacing"). It also calls reset() when the
+ * application calls fl_client_connect() (the first time, or again after a
+ * give-up).
  *
  * Built-in strategies (semantics of the AMPS reconnect delay strategies):
  *
