@@ -421,6 +421,7 @@ typedef enum ev_kind {
     EV_FAULT_HEAL,
     EV_FAULT_INSTANT,
     EV_UNPERSISTED,
+    EV_STORE_LOST,
 } ev_kind;
 
 typedef struct ev_rec {
@@ -450,6 +451,13 @@ typedef struct topic_max {
     uint64_t max_seq;
 } topic_max;
 
+/* Sequences lo..hi lost from a publish store at the crash (or power loss)
+ * at t_us: the store reopened without them. */
+typedef struct store_loss {
+    uint64_t lo, hi, t_us;
+    bool power_loss;
+} store_loss;
+
 typedef struct chk_client {
     char *name;
     uint64_t pub;
@@ -458,9 +466,15 @@ typedef struct chk_client {
     bool any_accepted;
     uint64_t max_accepted;
     uint64_t max_discard;
-    iset accepted_j;   /* accepted on journaled topics */
-    iset not_entitled; /* refused by the broker, app told */
-    topic_max *tmax;   /* per topic: highest accepted seq (liveness) */
+    iset accepted_j;    /* accepted on journaled topics */
+    iset not_entitled;  /* refused by the broker, app told */
+    iset lost;          /* lost from the publish store at a crash */
+    store_loss *losses; /* the same with when and how, ascending, disjoint */
+    size_t nlosses, caplosses;
+    bool has_crash; /* the last crash: dates a loss found at the reopen */
+    bool crash_power;
+    uint64_t crash_t;
+    topic_max *tmax; /* per topic: highest accepted seq (liveness) */
     size_t ntmax, captmax;
     time_pt *tidx; /* publish-time index (thinned) */
     size_t ntidx;
@@ -825,6 +839,7 @@ static bool ev_notable(ev_kind k)
     case EV_RESTART:
     case EV_UNPERSISTED:
     case EV_DISCARD:
+    case EV_STORE_LOST:
         return true;
     default:
         return false;
@@ -929,6 +944,12 @@ static void ev_format(const sim_checker *chk, const ev_rec *e, char *buf, size_t
         break;
     case EV_UNPERSISTED:
         snprintf(buf, cap, "%s %s unpersisted=%" PRIu64 " at end", t, c, e->aux);
+        break;
+    case EV_STORE_LOST:
+        snprintf(buf, cap,
+                 "%s %s publish store reopened without seq=%" PRIu64 "..%" PRIu64
+                 " (lost at the %s)",
+                 t, c, e->seq, e->aux, e->code ? "power loss" : "crash");
         break;
     }
 }
@@ -1453,6 +1474,8 @@ void sim_checker_free(sim_checker *chk)
         free(c->name);
         iset_free(&c->accepted_j);
         iset_free(&c->not_entitled);
+        iset_free(&c->lost);
+        free(c->losses);
         free(c->tmax);
         free(c->tidx);
     }
@@ -1623,6 +1646,144 @@ int sim_checker_store_discard(sim_checker *chk, uint64_t t_us, const char *clien
         c->lv_met_t = t_us;
     }
     return chk->oom;
+}
+
+/* The first piece a..b of [x, hi] that s does not hold; false when none. */
+static bool next_uncovered(const iset *s, uint64_t x, uint64_t hi, uint64_t *a, uint64_t *b)
+{
+    while (x <= hi) {
+        size_t i = iset_lower(s, x);
+        if (i < s->n && s->v[i].lo <= x) {
+            if (s->v[i].hi >= hi)
+                return false;
+            x = s->v[i].hi + 1;
+            continue;
+        }
+        *a = x;
+        *b = i < s->n && s->v[i].lo <= hi ? s->v[i].lo - 1 : hi;
+        return true;
+    }
+    return false;
+}
+
+/* Walk the pieces of runs[] above the client's highest discard that no
+ * earlier loss holds: counts them, and with `apply` records them. */
+static size_t loss_pieces(chk_client *c, const sim_checker_seq_range *runs, size_t n, uint64_t when,
+                          bool apply)
+{
+    size_t count = 0;
+    uint64_t floor = c->max_discard == UINT64_MAX ? UINT64_MAX : c->max_discard + 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = runs[i].lo > floor ? runs[i].lo : floor, hi = runs[i].hi, a, b;
+        if (c->max_discard == UINT64_MAX)
+            break;
+        while (next_uncovered(&c->lost, x, hi, &a, &b)) {
+            count++;
+            if (apply) {
+                int rc = iset_add_range(&c->lost, a, b);
+                assert(rc == 0); /* reserved by the caller */
+                (void)rc;
+                c->losses[c->nlosses++] = (store_loss){a, b, when, c->crash_power};
+            }
+            if (b == hi)
+                break;
+            x = b + 1;
+        }
+    }
+    return count;
+}
+
+static int cmp_loss(const void *a, const void *b)
+{
+    const store_loss *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Record the runs as lost from client ci's publish store at its last crash.
+ * All or nothing. */
+static int add_losses(sim_checker *chk, int32_t ci, uint64_t t_us,
+                      const sim_checker_seq_range *runs, size_t n)
+{
+    chk_client *c = &chk->clients[ci];
+    uint64_t when = c->has_crash ? c->crash_t : t_us;
+    size_t k = loss_pieces(c, runs, n, when, false);
+    if (k == 0)
+        return 0;
+    int rc = iset_reserve(&c->lost, c->lost.n + k);
+    if (rc)
+        return rc;
+    if (c->nlosses + k > c->caplosses) {
+        size_t cap = c->caplosses ? c->caplosses : 4;
+        while (cap < c->nlosses + k)
+            cap *= 2;
+        store_loss *v = realloc(c->losses, cap * sizeof *v);
+        if (!v)
+            return FL_E_NOMEM;
+        c->losses = v;
+        c->caplosses = cap;
+    }
+    size_t first = c->nlosses;
+    loss_pieces(c, runs, n, when, true);
+    for (size_t i = first; i < c->nlosses; i++) {
+        ev_rec e = ev_make(EV_STORE_LOST, t_us, ci);
+        e.seq = c->losses[i].lo;
+        e.aux = c->losses[i].hi;
+        e.code = c->losses[i].power_loss;
+        record(chk, &e);
+    }
+    qsort(c->losses, c->nlosses, sizeof *c->losses, cmp_loss);
+    return chk->oom;
+}
+
+int sim_checker_store_lost(sim_checker *chk, uint64_t t_us, const char *client, uint64_t lo,
+                           uint64_t hi)
+{
+    int32_t ci;
+    int rc = online_client(chk, client, &ci);
+    if (rc)
+        return rc;
+    if (lo > hi)
+        return FL_E_INVAL;
+    sim_checker_seq_range run = {lo, hi};
+    return add_losses(chk, ci, t_us, &run, 1);
+}
+
+int sim_checker_store_reopened(sim_checker *chk, uint64_t t_us, const char *client,
+                               const sim_checker_seq_range *kept, size_t nkept)
+{
+    int32_t ci;
+    int rc = online_client(chk, client, &ci);
+    if (rc)
+        return rc;
+    if (nkept > 0 && !kept)
+        return FL_E_INVAL;
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].lo > kept[i].hi || (i > 0 && kept[i].lo <= kept[i - 1].hi))
+            return FL_E_INVAL;
+    chk_client *c = &chk->clients[ci];
+    if (!c->any_accepted || c->max_accepted <= c->max_discard)
+        return 0;
+    sim_checker_seq_range *runs = malloc((nkept + 1) * sizeof *runs);
+    if (!runs)
+        return FL_E_NOMEM;
+    size_t n = 0;
+    uint64_t x = c->max_discard + 1, hi = c->max_accepted;
+    bool done = false;
+    for (size_t i = 0; i < nkept && !done; i++) {
+        if (kept[i].hi < x)
+            continue;
+        if (kept[i].lo > hi)
+            break;
+        if (kept[i].lo > x)
+            runs[n++] = (sim_checker_seq_range){x, kept[i].lo - 1};
+        done = kept[i].hi >= hi;
+        x = done ? hi : kept[i].hi + 1;
+    }
+    if (!done)
+        runs[n++] = (sim_checker_seq_range){x, hi};
+    rc = add_losses(chk, ci, t_us, runs, n);
+    free(runs);
+    return rc;
 }
 
 int sim_checker_failed_write(sim_checker *chk, uint64_t t_us, const char *client, uint64_t seq,
@@ -2061,6 +2222,10 @@ int sim_checker_client_crash(sim_checker *chk, uint64_t t_us, const char *client
     ev_rec e = ev_make(power_loss ? EV_POWER_LOSS : EV_CRASH, t_us, ci);
     record(chk, &e);
     chk->fig.crashes++;
+    chk_client *c = &chk->clients[ci];
+    c->has_crash = true;
+    c->crash_power = power_loss;
+    c->crash_t = t_us;
     return chk->oom;
 }
 
@@ -2479,6 +2644,117 @@ static int final_expired(sim_checker *chk)
 
 /* ---- the final pass ------------------------------------------------------- */
 
+/* Why a publish store lost accepted messages at a crash: whether its
+ * configuration allows it (then the violation documents an unsafe
+ * configuration, not a client fault) or not (a store bug). */
+static void loss_reason(const chk_client *c, bool power_loss, char *buf, size_t cap)
+{
+    const char *type = sim_scenario_enum_name(SIM_ENUM_STORE_TYPE, (int)c->pstore);
+    const char *sync = sim_scenario_enum_name(SIM_ENUM_SYNC, (int)c->psync);
+    bool disk = c->pstore == SIM_STORE_FILE || c->pstore == SIM_STORE_SQLITE;
+    if (c->pstore == SIM_STORE_NONE)
+        snprintf(buf, cap, "no publish store: nothing survives a crash");
+    else if (c->pstore == SIM_STORE_MEMORY)
+        snprintf(buf, cap, "a memory publish store does not survive a crash");
+    else if (disk && power_loss && c->psync == SIM_SYNC_NONE)
+        snprintf(buf, cap,
+                 "%s store with sync=none does not survive a power loss: the configuration "
+                 "allows this loss, use sync=always",
+                 type);
+    else if (disk && power_loss && c->psync == SIM_SYNC_BATCH)
+        snprintf(buf, cap,
+                 "%s store with sync=batch loses at a power loss what its batch window had not "
+                 "synced: the configuration allows this loss, use sync=always",
+                 type);
+    else if (disk)
+        snprintf(buf, cap, "%s store with sync=%s promises to survive a %s: a store fault", type,
+                 sync, power_loss ? "power loss" : "process crash");
+    else
+        snprintf(buf, cap, "the %s publish store did not keep it", type);
+}
+
+/* The loss holding x, or the first one above it (NULL: none). */
+static const store_loss *loss_at_or_after(const chk_client *c, uint64_t x)
+{
+    size_t a = 0, b = c->nlosses;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (c->losses[m].hi < x)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a < c->nlosses ? &c->losses[a] : NULL;
+}
+
+/* lo..hi, all lost from the store at loss l and in no journal: no_loss,
+ * with the cause; never ack_honesty (not in the store when later acks
+ * discarded up past them). */
+static void report_lost(sim_checker *chk, int32_t ci, const store_loss *l, uint64_t lo, uint64_t hi)
+{
+    const chk_client *c = &chk->clients[ci];
+    bool exact;
+    uint64_t t = time_of_seq(c, lo, &exact);
+    viol_spec vs = {CK_NO_LOSS, ci, -1, -1, true, c->pub, lo, FL_BM_NO_TS, t, false};
+    char when[48], at[48], why[200];
+    fmt_time(when, sizeof when, t);
+    fmt_time(at, sizeof at, l->t_us);
+    loss_reason(c, l->power_loss, why, sizeof why);
+    violate(chk, &vs,
+            "%s: %" PRIu64 " accepted message(s), sequences %" PRIu64 "..%" PRIu64
+            " (accepted %s%s), lost from the publish store at the %s of %s at %s (%s), in no "
+            "surviving journal",
+            c->name, hi - lo + 1, lo, hi, exact ? "at " : "after ", when,
+            l->power_loss ? "power loss" : "crash", c->name, at, why);
+}
+
+/* lo..hi, accepted, not lost from the store, in no journal: no_loss, and
+ * ack_honesty for the part a persisted ack discarded. */
+static void report_missing(sim_checker *chk, int32_t ci, uint64_t lo, uint64_t hi)
+{
+    const chk_client *c = &chk->clients[ci];
+    bool exact;
+    uint64_t t = time_of_seq(c, lo, &exact);
+    viol_spec vs = {CK_NO_LOSS, ci, -1, -1, true, c->pub, lo, FL_BM_NO_TS, t, false};
+    char when[48];
+    fmt_time(when, sizeof when, t);
+    violate(chk, &vs,
+            "%s: %" PRIu64 " accepted message(s), sequences %" PRIu64 "..%" PRIu64
+            " (accepted %s%s), in no surviving journal",
+            c->name, hi - lo + 1, lo, hi, exact ? "at " : "after ", when);
+    if (lo > c->max_discard)
+        return;
+    uint64_t top = hi < c->max_discard ? hi : c->max_discard;
+    vs.check = CK_ACK_HONESTY;
+    violate(chk, &vs,
+            "%s: %" PRIu64 " message(s), sequences %" PRIu64 "..%" PRIu64
+            ", discarded from the publish store on a persisted ack (up to %" PRIu64
+            ") are in no surviving journal",
+            c->name, top - lo + 1, lo, top, c->max_discard);
+}
+
+/* Split a run missing from the journals into the parts lost from the
+ * store at a crash and the rest. */
+static void report_run(sim_checker *chk, int32_t ci, uint64_t lo, uint64_t hi)
+{
+    const chk_client *c = &chk->clients[ci];
+    uint64_t x = lo;
+    for (;;) {
+        const store_loss *l = loss_at_or_after(c, x);
+        uint64_t end;
+        if (l && l->lo <= x) {
+            end = l->hi < hi ? l->hi : hi;
+            report_lost(chk, ci, l, x, end);
+        } else {
+            end = l && l->lo <= hi ? l->lo - 1 : hi;
+            report_missing(chk, ci, x, end);
+        }
+        if (end == hi)
+            return;
+        x = end + 1;
+    }
+}
+
 /* no_loss and ack_honesty: accepted (journaled topics) minus the journals,
  * retention and not-entitled refusals. */
 static void final_loss(sim_checker *chk)
@@ -2494,27 +2770,8 @@ static void final_loss(sim_checker *chk)
                               &c->not_entitled};
         diff_iter it = {&c->accepted_j, sub, 3, 0, 0, false};
         uint64_t lo, hi;
-        while (diff_next(&it, &lo, &hi)) {
-            bool exact;
-            uint64_t t = time_of_seq(c, lo, &exact);
-            viol_spec vs = {CK_NO_LOSS, (int32_t)i, -1,          -1, true,
-                            c->pub,     lo,         FL_BM_NO_TS, t,  false};
-            char when[48];
-            fmt_time(when, sizeof when, t);
-            violate(chk, &vs,
-                    "%s: %" PRIu64 " accepted message(s), sequences %" PRIu64 "..%" PRIu64
-                    " (accepted %s%s), in no surviving journal",
-                    c->name, hi - lo + 1, lo, hi, exact ? "at " : "after ", when);
-            if (lo > c->max_discard)
-                continue;
-            uint64_t top = hi < c->max_discard ? hi : c->max_discard;
-            vs.check = CK_ACK_HONESTY;
-            violate(chk, &vs,
-                    "%s: %" PRIu64 " message(s), sequences %" PRIu64 "..%" PRIu64
-                    ", discarded from the publish store on a persisted ack (up to %" PRIu64
-                    ") are in no surviving journal",
-                    c->name, top - lo + 1, lo, top, c->max_discard);
-        }
+        while (diff_next(&it, &lo, &hi))
+            report_run(chk, (int32_t)i, lo, hi);
     }
 }
 

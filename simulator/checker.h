@@ -36,10 +36,20 @@
  *                memory publish store that lost its contents across a crash
  *                reuses sequence numbers: one of the two messages cannot be
  *                in the journal).
+ *                A message lost from the publish store at a crash or power
+ *                loss (sim_checker_store_lost / _store_reopened) and in no
+ *                journal is a no_loss violation too -- the application was
+ *                told it was accepted -- and its text says where it went
+ *                and whether the store's configuration allows that (a
+ *                memory store at any crash; file or sqlite with sync
+ *                none/batch at a power loss) or not (a store bug).
  * ack_honesty    Every message discarded from a publish store on a
  *                persisted ack (sim_checker_store_discard: up to a sequence)
  *                that was accepted on a journaled topic is in the surviving
- *                journals (or expired by retention).
+ *                journals (or expired by retention). Only messages that
+ *                were IN the store when the discard came count: one lost
+ *                from the store at a crash (sim_checker_store_lost) lies
+ *                below later acks but was never discarded on one.
  * no_duplicates  A subscription hands a (publisher, sequence) to the
  *                application at most once, except:
  *                - after a crash or power loss of the subscriber's client,
@@ -277,6 +287,30 @@ int sim_checker_publish_app(sim_checker *chk, uint64_t t_us, const char *client,
 /* The client discarded its publish store up to `up_to` on a persisted ack
  * (including the discard after the logon ack). */
 int sim_checker_store_discard(sim_checker *chk, uint64_t t_us, const char *client, uint64_t up_to);
+
+/* Sequences lo..hi (lo <= hi, else FL_E_INVAL) of the client were lost from
+ * its publish store at its last crash or power loss: the store reopened
+ * at the restart (t_us) without them. Only sequences above the client's
+ * highest discard so far are taken (those below were discarded, not lost)
+ * and only accepted ones matter: ack_honesty does not count them as
+ * discarded by later acks, no_loss names the loss and its cause. A
+ * sequence reported lost twice keeps its first loss. */
+int sim_checker_store_lost(sim_checker *chk, uint64_t t_us, const char *client, uint64_t lo,
+                           uint64_t hi);
+
+/* An inclusive range of sequences. */
+typedef struct sim_checker_seq_range {
+    uint64_t lo, hi;
+} sim_checker_seq_range;
+
+/* The client's publish store was reopened at its restart (t_us) and holds
+ * the messages with the sequences in kept[0..nkept) (ascending, disjoint,
+ * lo <= hi, else FL_E_INVAL; kept may be NULL when nkept is 0). Every
+ * sequence the client accepted above its highest discard that is not
+ * kept was lost from the store at the crash: as sim_checker_store_lost
+ * for each missing run. */
+int sim_checker_store_reopened(sim_checker *chk, uint64_t t_us, const char *client,
+                               const sim_checker_seq_range *kept, size_t nkept);
 
 /* The failed-write callback ran: `reason` FL_E_DUPLICATE or
  * FL_E_NOT_ENTITLED (other codes are recorded as context only). */

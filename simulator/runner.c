@@ -905,6 +905,52 @@ static void resolve_unsure(sim_run *r, rn_app *a)
     }
 }
 
+/* The sequences a replay met, as ascending runs. */
+typedef struct kept_runs {
+    sim_checker_seq_range *v;
+    size_t n, cap;
+    int rc;
+} kept_runs;
+
+static int kept_fn(void *arg, const fl_pub_msg *m)
+{
+    kept_runs *k = arg;
+    uint64_t s = m->sequence;
+    if (k->n > 0 && k->v[k->n - 1].hi != UINT64_MAX && s == k->v[k->n - 1].hi + 1) {
+        k->v[k->n - 1].hi = s;
+        return 0;
+    }
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 16;
+        sim_checker_seq_range *v = realloc(k->v, cap * sizeof *v);
+        if (!v) {
+            k->rc = FL_E_NOMEM;
+            return 1;
+        }
+        k->v = v;
+        k->cap = cap;
+    }
+    k->v[k->n++] = (sim_checker_seq_range){s, s};
+    return 0;
+}
+
+/* Tell the checker what the reopened publish store kept: a message the
+ * client accepted and had not discarded before the crash but the store
+ * no longer holds was lost from it (a memory store, or sync none/batch at
+ * a power loss), not discarded on an ack. */
+static void report_store_kept(sim_run *r, rn_app *a)
+{
+    kept_runs k = {NULL, 0, 0, 0};
+    int rc = a->pops->replay(a->pself, kept_fn, &k);
+    if (rc == 0)
+        rc = k.rc;
+    if (rc == 0)
+        rc = sim_checker_store_reopened(r->chk, sim_now(r->ctx), a->cfg->name, k.v, k.n);
+    if (rc != 0)
+        rn_trace(r, a->cfg->name, "store_kept_unknown", "\"err\":\"%s\"", fl_err_name(rc));
+    free(k.v);
+}
+
 /* Start (or restart) the application on its node's current incarnation. */
 static int app_start(sim_run *r, rn_app *a, char *err, size_t cap)
 {
@@ -915,6 +961,7 @@ static int app_start(sim_run *r, rn_app *a, char *err, size_t cap)
         errf(err, cap, "client %s: cannot open its stores: %s", a->cfg->name, detail);
         return rc;
     }
+    report_store_kept(r, a);
     resolve_unsure(r, a);
     fl_client_options o = FL_CLIENT_OPTIONS_INIT;
     o.heartbeat_us = a->cfg->has_heartbeat ? a->cfg->hb_interval_us : 0;

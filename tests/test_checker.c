@@ -376,6 +376,232 @@ static void test_ack_honesty_pass(void **state)
     assert_true(sim_checker_passed(f->chk));
 }
 
+/* ---- messages lost from the publish store at a crash ------------------------- */
+
+/* pub-1 (publish store `type`/`sync`) accepts 1..10, has 1..4 discarded,
+ * loses power (or crashes) at 3 s, restarts at 4 s with the store holding
+ * only 5..7 (reported when `report`), then accepts 4101..4105 above the
+ * reserved block, all acked (discard up to 4105). The journal has
+ * everything but 8..10. */
+static void store_loss_history(fx *f, bool power_loss, bool report)
+{
+    publish_run(f, S(1), 1, 10);
+    assert_int_equal(sim_checker_store_discard(f->chk, S(2), "pub-1", 4), 0);
+    assert_int_equal(sim_checker_client_crash(f->chk, S(3), "pub-1", power_loss), 0);
+    assert_int_equal(sim_checker_client_restart(f->chk, S(4), "pub-1"), 0);
+    if (report) {
+        sim_checker_seq_range kept[] = {{5, 7}};
+        assert_int_equal(sim_checker_store_reopened(f->chk, S(4), "pub-1", kept, 1), 0);
+    }
+    publish_run(f, S(5), 4101, 4105);
+    assert_int_equal(sim_checker_store_discard(f->chk, S(6), "pub-1", 4105), 0);
+    assert_int_equal(sim_checker_journal_begin(f->chk, "a"), 0);
+    journal_run(f, "a", 1, 7, 0);
+    journal_run(f, "a", 4101, 4105, 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(60)), 0);
+}
+
+static void fx_pub_store(fx *f, sim_store_type type, sim_sync_policy sync)
+{
+    fx_init(f, SIM_STORE_MEMORY, SIM_SYNC_BATCH);
+    f->clients[0].publish_store = type;
+    f->clients[0].publish_sync = sync;
+}
+
+/* Power loss with sync=none: the lost messages lie below the later acks
+ * but were never discarded on one (ack_honesty passes); they are still a
+ * no_loss violation, and its text names the configuration. */
+static void test_store_loss_power_loss(void **state)
+{
+    fx *f = *state;
+    fx_pub_store(f, SIM_STORE_SQLITE, SIM_SYNC_NONE);
+    f->cfg.checks = SIM_CHECK_ACK_HONESTY;
+    f->cfg.violations = SIM_CHECK_NO_LOSS;
+    fx_new(f);
+    store_loss_history(f, true, true);
+    assert_int_equal(verdict(f, ACK_HONESTY), SIM_CHK_PASS);
+    assert_int_equal(verdict(f, NO_LOSS), SIM_CHK_EXPECTED_FIRED);
+    assert_int_equal(fired(f, NO_LOSS), 1);
+    assert_true(sim_checker_passed(f->chk));
+    const sim_checker_violation *v = first_of(f, NO_LOSS);
+    assert_int_equal(v->sequence, 8);
+    assert_true(v->expected);
+    assert_non_null(strstr(v->text, "sequences 8..10"));
+    assert_non_null(strstr(v->text, "lost from the publish store at the power loss of pub-1 at "
+                                    "t=3.000000s"));
+    assert_non_null(strstr(v->text, "sqlite store with sync=none does not survive a power loss"));
+    assert_non_null(strstr(v->text, "the configuration allows this loss"));
+    assert_true(context_has(v, "t=3.000000s pub-1 power loss"));
+    assert_true(context_has(
+        v, "t=4.000000s pub-1 publish store reopened without seq=8..10 (lost at the power loss)"));
+}
+
+/* Without the reopen report the checker cannot tell the lost messages
+ * from discarded ones: the later ack covers them (the false positive the
+ * report removes). */
+static void test_store_loss_unreported(void **state)
+{
+    fx *f = *state;
+    fx_pub_store(f, SIM_STORE_SQLITE, SIM_SYNC_NONE);
+    f->cfg.checks = SIM_CHECK_ACK_HONESTY | SIM_CHECK_NO_LOSS;
+    fx_new(f);
+    store_loss_history(f, true, false);
+    assert_int_equal(verdict(f, ACK_HONESTY), SIM_CHK_FAIL);
+    assert_int_equal(verdict(f, NO_LOSS), SIM_CHK_FAIL);
+    const sim_checker_violation *v = first_of(f, NO_LOSS);
+    assert_null(strstr(v->text, "lost from the publish store"));
+    assert_non_null(strstr(first_of(f, ACK_HONESTY)->text, "sequences 8..10"));
+}
+
+/* The cause in the text: allowed by the configuration or a store fault. */
+static void test_store_loss_reasons(void **state)
+{
+    static const struct {
+        sim_store_type type;
+        sim_sync_policy sync;
+        bool power_loss;
+        const char *text;
+    } cases[] = {
+        {SIM_STORE_FILE, SIM_SYNC_NONE, true,
+         "at the power loss of pub-1 at t=3.000000s (file store with sync=none does not survive "
+         "a power loss: the configuration allows this loss, use sync=always)"},
+        {SIM_STORE_FILE, SIM_SYNC_BATCH, true,
+         "(file store with sync=batch loses at a power loss what its batch window had not "
+         "synced: the configuration allows this loss"},
+        {SIM_STORE_MEMORY, SIM_SYNC_BATCH, false,
+         "at the crash of pub-1 at t=3.000000s (a memory publish store does not survive a "
+         "crash)"},
+        {SIM_STORE_NONE, SIM_SYNC_BATCH, false, "(no publish store: nothing survives a crash)"},
+        {SIM_STORE_FILE, SIM_SYNC_ALWAYS, true,
+         "(file store with sync=always promises to survive a power loss: a store fault)"},
+        {SIM_STORE_SQLITE, SIM_SYNC_NONE, false,
+         "(sqlite store with sync=none promises to survive a process crash: a store fault)"},
+        {SIM_STORE_PLUGIN, SIM_SYNC_ALWAYS, true, "(the plugin publish store did not keep it)"},
+    };
+    fx *f = *state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx_pub_store(f, cases[i].type, cases[i].sync);
+        f->cfg.checks = SIM_CHECK_ACK_HONESTY | SIM_CHECK_NO_LOSS;
+        fx_new(f);
+        store_loss_history(f, cases[i].power_loss, true);
+        assert_int_equal(verdict(f, ACK_HONESTY), SIM_CHK_PASS);
+        assert_int_equal(fired(f, NO_LOSS), 1);
+        const char *text = first_of(f, NO_LOSS)->text;
+        if (!strstr(text, cases[i].text))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, text, cases[i].text);
+        sim_checker_free(f->chk);
+        f->chk = NULL;
+    }
+}
+
+/* A missing run split at the loss: the part lost from the store is
+ * explained and never an ack lie; the acked part outside it is both. */
+static void test_store_loss_split(void **state)
+{
+    fx *f = *state;
+    fx_pub_store(f, SIM_STORE_FILE, SIM_SYNC_NONE);
+    f->cfg.checks = SIM_CHECK_ACK_HONESTY | SIM_CHECK_NO_LOSS;
+    fx_new(f);
+    publish_run(f, S(1), 1, 10);
+    assert_int_equal(sim_checker_store_discard(f->chk, S(2), "pub-1", 4), 0);
+    assert_int_equal(sim_checker_client_crash(f->chk, S(3), "pub-1", true), 0);
+    assert_int_equal(sim_checker_client_restart(f->chk, S(4), "pub-1"), 0);
+    sim_checker_seq_range kept[] = {{1, 2}, {5, 5}, {7, 7}, {20, 30}};
+    assert_int_equal(sim_checker_store_reopened(f->chk, S(4), "pub-1", kept, 4), 0);
+    assert_int_equal(sim_checker_store_discard(f->chk, S(6), "pub-1", 12), 0);
+    publish_run(f, S(5), 11, 12);
+    assert_int_equal(sim_checker_journal_begin(f->chk, "a"), 0);
+    /* missing: 3..4 (acked before the loss), 6 and 8..10 (lost), 11 (acked) */
+    journal_run(f, "a", 1, 2, 0);
+    journal_run(f, "a", 5, 5, 0);
+    journal_run(f, "a", 7, 7, 0);
+    journal_run(f, "a", 12, 12, 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(60)), 0);
+    assert_int_equal(fired(f, NO_LOSS), 4);
+    assert_int_equal(fired(f, ACK_HONESTY), 2);
+    static const struct {
+        int check;
+        uint64_t seq;
+        const char *text;
+    } want[] = {
+        {NO_LOSS, 3, "sequences 3..4 (accepted at t=1.020000s), in no surviving journal"},
+        {ACK_HONESTY, 3, "sequences 3..4, discarded"},
+        {NO_LOSS, 6, "sequences 6..6 (accepted at t=1.050000s), lost from the publish store"},
+        {NO_LOSS, 8, "sequences 8..10 (accepted at t=1.070000s), lost from the publish store"},
+        {NO_LOSS, 11, "sequences 11..11 (accepted at t=5.000000s), in no surviving journal"},
+        {ACK_HONESTY, 11, "sequences 11..11, discarded"},
+    };
+    assert_int_equal(sim_checker_violation_count(f->chk), 6);
+    for (size_t i = 0; i < 6; i++) {
+        const sim_checker_violation *v = sim_checker_violation_at(f->chk, i);
+        assert_int_equal(v->check, want[i].check);
+        assert_int_equal(v->sequence, want[i].seq);
+        if (!strstr(v->text, want[i].text))
+            fail_msg("violation %zu: \"%s\" lacks \"%s\"", i, v->text, want[i].text);
+    }
+}
+
+/* sim_checker_store_lost: clipped above the highest discard, a second
+ * report of a sequence keeps the first loss, argument and state errors. */
+static void test_store_lost_api(void **state)
+{
+    fx *f = *state;
+    fx_pub_store(f, SIM_STORE_FILE, SIM_SYNC_BATCH);
+    f->cfg.checks = SIM_CHECK_ACK_HONESTY | SIM_CHECK_NO_LOSS;
+    fx_new(f);
+    publish_run(f, S(1), 1, 10);
+    assert_int_equal(sim_checker_store_discard(f->chk, S(2), "pub-1", 4), 0);
+    assert_int_equal(sim_checker_client_crash(f->chk, S(3), "pub-1", true), 0);
+    /* 1..4 were discarded before: not lost, so 3's absence is an ack lie */
+    assert_int_equal(sim_checker_store_lost(f->chk, S(4), "pub-1", 1, 8), 0);
+    assert_int_equal(sim_checker_store_lost(f->chk, S(4), "pub-1", 9, 8), FL_E_INVAL);
+    assert_int_equal(sim_checker_store_lost(f->chk, S(4), "nobody", 1, 8), FL_E_NOT_FOUND);
+    sim_checker_seq_range bad[] = {{5, 7}, {6, 9}};
+    assert_int_equal(sim_checker_store_reopened(f->chk, S(4), "pub-1", bad, 2), FL_E_INVAL);
+    bad[1] = (sim_checker_seq_range){9, 8};
+    assert_int_equal(sim_checker_store_reopened(f->chk, S(4), "pub-1", bad, 2), FL_E_INVAL);
+    assert_int_equal(sim_checker_store_reopened(f->chk, S(4), "pub-1", NULL, 1), FL_E_INVAL);
+    /* a later process crash loses 7..10 again: 7..8 keep the power loss */
+    assert_int_equal(sim_checker_client_crash(f->chk, S(5), "pub-1", false), 0);
+    assert_int_equal(sim_checker_store_reopened(f->chk, S(6), "pub-1", NULL, 0), 0);
+    assert_int_equal(sim_checker_store_discard(f->chk, S(7), "pub-1", 20), 0);
+    assert_int_equal(sim_checker_journal_begin(f->chk, "a"), 0);
+    assert_int_equal(sim_checker_store_lost(f->chk, S(8), "pub-1", 1, 2), FL_E_STATE);
+    /* missing: 3 (acked), 7..8 (lost at the power loss), 9..10 (at the crash) */
+    journal_run(f, "a", 1, 2, 0);
+    journal_run(f, "a", 4, 6, 0);
+    assert_int_equal(sim_checker_finish(f->chk, S(60)), 0);
+    assert_int_equal(fired(f, NO_LOSS), 3);
+    assert_int_equal(fired(f, ACK_HONESTY), 1);
+    assert_int_equal(first_of(f, ACK_HONESTY)->sequence, 3);
+    static const struct {
+        uint64_t seq;
+        const char *text;
+    } want[] = {
+        {3, "sequences 3..3 (accepted at t=1.020000s), in no surviving journal"},
+        {7, "sequences 7..8 (accepted at t=1.060000s), lost from the publish store at the power "
+            "loss of pub-1 at t=3.000000s (file store with sync=batch loses"},
+        {9, "sequences 9..10 (accepted at t=1.080000s), lost from the publish store at the crash "
+            "of pub-1 at t=5.000000s (file store with sync=batch promises to survive a process "
+            "crash: a store fault)"},
+    };
+    size_t k = 0;
+    for (size_t i = 0; i < sim_checker_violation_count(f->chk); i++) {
+        const sim_checker_violation *v = sim_checker_violation_at(f->chk, i);
+        if (v->check != NO_LOSS)
+            continue;
+        assert_true(k < 3);
+        assert_int_equal(v->sequence, want[k].seq);
+        if (!strstr(v->text, want[k].text))
+            fail_msg("violation %zu: \"%s\" lacks \"%s\"", k, v->text, want[k].text);
+        k++;
+    }
+    assert_int_equal(k, 3);
+    assert_true(context_has(first_of(f, NO_LOSS),
+                            "pub-1 publish store reopened without seq=5..8 (lost at the power "
+                            "loss)"));
+}
+
 /* ---- no_duplicates and order -------------------------------------------------- */
 
 static void test_duplicate_without_crash(void **state)
@@ -1348,6 +1574,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_loss_exclusions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_honesty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_honesty_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_loss_power_loss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_loss_unreported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_loss_reasons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_loss_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_lost_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_without_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_duplicates_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_redelivery_allowance, setup, teardown),
