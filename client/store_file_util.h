@@ -11,6 +11,33 @@
  * error text, poison) and describes itself with a constant fl__file_kind;
  * the record formats and in-memory state stay in the store's own file.
  *
+ * The reservation file (kinds that set reserve_name; the file publish
+ * store's "reserve"): a tiny file next to the segments holding one number,
+ * "everything up to R may have been handed out", which the store raises
+ * durably before it hands out anything above R (one write and one file sync
+ * per raise, never a sync of the log). Layout: two slots of 20 bytes
+ * at offsets 0 and 512 (different sectors), each
+ *   magic u32 "FLRV", version u32 (1), upto u64, masked CRC32C u32 of the
+ *   first 16 bytes (all big-endian);
+ * a raise overwrites the slot NOT holding the current value, so an
+ * interrupted write (torn, or lost with the power) never destroys the last
+ * durable value; open takes the highest valid slot. The file is created
+ * whole (both slots) as "<name>.tmp", synced, renamed and the directory
+ * synced, so a "<name>" file always had a durable valid slot. At open:
+ *   - no file: no reservation (stores created before the file existed, or
+ *     that never reserved); a leftover "<name>.tmp" is removed;
+ *   - one valid slot: the other is an interrupted write, whose raise was
+ *     never relied upon: not damage, not reported, in every mode;
+ *   - no valid slot (media damage, or a file written by something else):
+ *     strict and tolerate_torn_tail refuse to open (FL_E_DAMAGED, nothing
+ *     changed on disk); point_in_time and salvage copy the file to
+ *     "<name>.quarantine", take recovered_last(arg) + reserve_fallback as
+ *     the reservation, write it at once (a fresh file, as above) and report
+ *     it in the recovery report (one record dropped, the text says from
+ *     what to what last_sequence was raised). That is safe as long as fewer
+ *     than reserve_fallback numbers were handed out above what the log
+ *     kept; the store cannot know more once the file is gone.
+ *
  * Option keys: sync, batch_window, recovery, capacity (store_util.h) and
  *   segment_size=<bytes>   decimal >= 4096, the size at which segments
  *                          rotate; default per kind
@@ -45,6 +72,13 @@ typedef struct fl__file_kind {
     unsigned seg_kind;     /* FL_SEG_KIND_* of its segments */
     uint64_t segment_size; /* default segment_size */
     uint32_t max_record;   /* max_record (no option sets it) */
+    /* The reservation file (see above), or NULL for a kind without one. */
+    const char *reserve_name;
+    /* With reserve_name: the highest number the recovered log shows handed
+     * out (called once, after the seglog's recovery, with open's arg), and
+     * what is added to it when the reservation file is damaged. */
+    uint64_t (*recovered_last)(void *arg);
+    uint64_t reserve_fallback;
 } fl__file_kind;
 
 #define FL__FILE_ERR_CAP 256
@@ -61,6 +95,11 @@ typedef struct fl__file_store {
     uint64_t bad_records; /* malformed records dropped by recovery */
     fl_buf scratch;       /* record encoding buffer */
     char err[FL__FILE_ERR_CAP];
+    /* the reservation file (kinds with reserve_name) */
+    fl_file *resv_file; /* open handle, NULL while the file does not exist */
+    uint64_t resv_upto; /* its value: the highest valid slot; 0 if none */
+    unsigned resv_slot; /* the slot holding resv_upto (raises write the other) */
+    char *resv_path;    /* "<dir>/<reserve_name>" */
 } fl__file_store;
 
 /* Parse an option string for `kind` into *out (defaults: store_util.h's,
@@ -91,8 +130,12 @@ int fl__file_store_open(fl__file_store *fs, const fl__file_kind *kind, const fl_
                         fl_seglog_record_fn on_record, void *arg, fl_store_recovery *recovery,
                         char *err, size_t errcap);
 
-/* Close the seglog (syncing per policy) and free the scratch buffer. The
- * store frees itself. */
+/* With kind->reserve_name, open also loads the reservation file (see
+ * above) into fs->resv_upto; damage follows the table above (FL_E_DAMAGED
+ * with the reason in err under strict and tolerate_torn_tail). */
+
+/* Close the seglog (syncing per policy), the reservation file, and free
+ * the scratch buffer. The store frees itself. */
 void fl__file_store_close(fl__file_store *fs);
 
 /* err = "<what prefix>: <what>: <strerror(rc)>[: <seglog detail>]". */
@@ -115,7 +158,17 @@ int fl__file_store_on_bad_record(fl__file_store *fs, uint64_t recno, unsigned ty
 int fl__file_store_append_scratch(fl__file_store *fs, unsigned type, const char *what,
                                   uint64_t *recno);
 
-/* The stores' flush(), list_files() and last_error(). */
+/* Raise the reservation to `upto` (> fs->resv_upto) durably: on return 0
+ * the value survives a crash or a power loss. The first raise creates the
+ * file (a file sync and a directory sync), later ones write one slot and
+ * sync the file. FL_E_SYNC_FAILED (the handle is poisoned, the value may
+ * or may not be durable), or another error (FL_E_IO, FL_E_NOSPC, ...:
+ * fs->resv_upto unchanged, the file still holds it), detail in fs->err. */
+int fl__file_store_reserve(fl__file_store *fs, uint64_t upto);
+
+/* The stores' flush(), list_files() and last_error(). list_files names the
+ * seglog's files, then the reservation file and its quarantine copy when
+ * they exist. */
 int fl__file_store_flush(fl__file_store *fs);
 int fl__file_store_list_files(fl__file_store *fs, fl_store_file_fn fn, void *arg);
 const char *fl__file_store_last_error(const fl__file_store *fs);

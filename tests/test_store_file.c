@@ -25,6 +25,9 @@
 #define PAYLOAD   100
 #define MAX_SEQ   4096
 #define WINDOW_US 1000
+/* pubstore_file.c's reservation block, and its reservation file */
+#define RESERVE_BLOCK 65536u
+#define RESERVE_PATH  DIR "/reserve"
 
 static const char *const k_modes[] = {"strict", "tolerate_torn_tail", "point_in_time", "salvage"};
 static const char *const k_syncs[] = {"always", "batch", "none"};
@@ -344,7 +347,9 @@ static void test_ps_full_prune_never_reuses(void **state)
         ps_store_range(f, base + 1, base + 300); /* ~10 segments */
         assert_true(ps_file_count(f) > 5);
         assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, base + 300), 0);
-        assert_int_equal(ps_file_count(f), 1);
+        /* one segment, and from the first batch/none session on the
+         * reservation file */
+        assert_int_equal(ps_file_count(f), si == 0 ? 1 : 2);
         expect_replay(f, 1, 0);
         ps_close(f);
         ps_open_ok(f);
@@ -353,7 +358,7 @@ static void test_ps_full_prune_never_reuses(void **state)
         if (strcmp(k_syncs[si], "always") == 0)
             assert_int_equal(last, base + 300);
         else
-            assert_int_equal(last, base + 4096);
+            assert_int_equal(last, base + RESERVE_BLOCK);
         assert_int_equal(ps_store(f, base + 300), FL_E_INVAL);
         expect_replay(f, 1, 0);
         /* even after a power loss (the prune synced) */
@@ -417,39 +422,244 @@ static void count_op(void *arg, int op, const char *path, uint64_t bytes)
     c->total++;
 }
 
-/* The sequence reservation (store.h, F2) costs one sync per block of
- * 4096 sequences under none and batch, nothing under always (where every
- * store syncs anyway); a power loss then never lets a handed-out sequence
- * be reused, and sequences continue above the block. */
-static void test_ps_reservation_costs_one_sync_per_block(void **state)
+/* Syncs seen by an observer: of the reservation file (and its .tmp), of
+ * anything else, of directories; and writes to the reservation file. */
+typedef struct sync_count {
+    unsigned reserve_syncs, other_syncs, dir_syncs, reserve_writes;
+} sync_count;
+
+static void count_sync(void *arg, int op, const char *path, uint64_t bytes)
+{
+    (void)bytes;
+    sync_count *c = arg;
+    bool reserve = path && strncmp(path, RESERVE_PATH, strlen(RESERVE_PATH)) == 0;
+    if (op == SIM_DISK_OP_SYNC)
+        (*(reserve ? &c->reserve_syncs : &c->other_syncs))++;
+    else if (op == SIM_DISK_OP_DIR_SYNC)
+        c->dir_syncs++;
+    else if (op == SIM_DISK_OP_WRITE && reserve)
+        c->reserve_writes++;
+}
+
+/* The sequence reservation (store.h, F2) lives in its own small file. Under
+ * none, 100,000 stores make three syncs in all: two of that file (its
+ * creation, then the block at 65537) and one of the directory (the
+ * creation), never one of the log. Under batch (a window longer than the
+ * test, one segment) the reservation costs the same two file syncs; a
+ * later session finds the file and its first store costs one 20-byte write
+ * and one sync. A power loss right after leaves last_sequence at the end
+ * of the second block, above every sequence handed out. */
+static void test_ps_reservation_costs_few_syncs(void **state)
 {
     fx *f = *state;
-    static const struct {
-        const char *options;
-        unsigned syncs; /* file syncs for 10,000 stores (segments 16 MiB) */
-    } cases[] = {
-        {"sync=none", 3}, /* blocks at 1, 4097, 8193 */
-        {"sync=batch;batch_window=1000000000", 3},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(f->options, sizeof f->options, "%s", cases[i].options);
+    /* one segment for both sessions: no rotation */
+    static const char *const options[] = {
+        "sync=none;segment_size=1073741824",
+        "sync=batch;batch_window=1000000000;segment_size=1073741824"};
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        snprintf(f->options, sizeof f->options, "%s", options[i]);
         ps_open_ok(f);
         uint64_t base = fl_pubstore_file.last_sequence(f->ps);
-        op_count c = {0};
-        sim_disk_set_observer(disk_of(f), count_op, &c);
-        ps_store_range(f, base + 1, base + 10000);
+        sync_count c = {0};
+        sim_disk_set_observer(disk_of(f), count_sync, &c);
+        ps_store_range(f, base + 1, base + 100000);
         sim_disk_set_observer(disk_of(f), NULL, NULL);
-        if (c.by_kind[SIM_DISK_OP_SYNC] != cases[i].syncs)
-            fail_msg("%s: %u file syncs for 10000 stores, want %u", cases[i].options,
-                     c.by_kind[SIM_DISK_OP_SYNC], cases[i].syncs);
+        if (c.reserve_syncs != 2)
+            fail_msg("%s: %u syncs of the reservation file for 100000 stores, want 2", options[i],
+                     c.reserve_syncs);
+        if (i == 0 && (c.other_syncs != 0 || c.dir_syncs != 1))
+            fail_msg("sync=none: %u other file syncs and %u directory syncs for 100000 stores, "
+                     "want 0 and 1",
+                     c.other_syncs, c.dir_syncs);
+        /* the creation or a raise: one write each */
+        assert_int_equal(c.reserve_writes, 2);
         /* power loss with everything after the last reservation unsynced */
         crash(f, 2);
         ps_open_ok(f);
         uint64_t last = fl_pubstore_file.last_sequence(f->ps);
-        assert_true(last >= base + 10000);
-        assert_true(last <= base + 3 * 4096); /* at most the third block */
+        assert_true(last >= base + 100000);
+        assert_int_equal(last, base + 2 * RESERVE_BLOCK); /* the second block, whole */
+        assert_int_equal(f->rec.records_dropped, 0);
         ps_close(f);
     }
+}
+
+/* One session under f->options: open, store last_sequence + 1 (which raises
+ * the reservation), close. Returns the reservation that store made. */
+static uint64_t reopen_and_store_one(fx *f)
+{
+    ps_open_ok(f);
+    uint64_t last = fl_pubstore_file.last_sequence(f->ps);
+    assert_int_equal(ps_store(f, last + 1), 0);
+    ps_close(f);
+    return last + RESERVE_BLOCK; /* the reservation that store made */
+}
+
+/* A power loss tears the write of a reservation (its sync failed, so the
+ * store() failed and nothing above the old reservation was handed out):
+ * whichever prefix of the 20-byte slot survives, the other slot keeps the
+ * last durable reservation; the store opens in every recovery mode, strict
+ * included, reports nothing, and never goes below what was handed out.
+ * Both slots take a turn at being torn. */
+static void test_ps_reserve_torn_write(void **state)
+{
+    (void)state;
+    static const uint64_t keep[] = {0, 1, 8, 12, 16, 19, 20};
+    for (int raises = 1; raises <= 2; raises++) {
+        for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+            for (int mode = 0; mode < 4; mode++) {
+                fx *f = NULL;
+                assert_int_equal(setup((void **)&f), 0);
+                snprintf(f->options, sizeof f->options, "sync=none;recovery=%s", k_modes[mode]);
+                uint64_t durable = 0;
+                for (int r = 0; r < raises; r++)
+                    durable = reopen_and_store_one(f);
+                ps_open_ok(f);
+                uint64_t handed = fl_pubstore_file.last_sequence(f->ps);
+                assert_int_equal(handed, durable);
+                /* the raise's write lands in the cache, its sync fails */
+                sim_disk *d = disk_of(f);
+                assert_int_equal(
+                    sim_disk_inject_io_error(d, SIM_DISK_OP_SYNC, 1, false, RESERVE_PATH), 0);
+                assert_int_equal(ps_store(f, handed + 1), FL_E_SYNC_FAILED);
+                assert_int_equal(ps_store(f, handed + 2), FL_E_SYNC_FAILED); /* poisoned */
+                /* the power goes with `keep` bytes of that write on disk */
+                assert_int_equal(sim_disk_power_loss_at(d, RESERVE_PATH, 1, keep[k]), 0);
+                crash(f, 0);
+                sim_disk_clear_faults(d);
+                int rc = ps_open(f);
+                if (rc != 0)
+                    fail_msg("raises %d keep %" PRIu64 " mode %s: open %s: %s", raises, keep[k],
+                             k_modes[mode], fl_err_name(rc), f->err);
+                uint64_t last = fl_pubstore_file.last_sequence(f->ps);
+                /* the whole slot survived: the new reservation, else the old */
+                assert_int_equal(last, keep[k] == 20 ? durable + RESERVE_BLOCK : durable);
+                assert_int_equal(f->rec.records_dropped, 0);
+                assert_string_equal(f->rec.text, "");
+                /* and raising works again (the torn slot is written again) */
+                assert_int_equal(ps_store(f, last + 1), 0);
+                crash(f, 2);
+                ps_open_ok(f);
+                assert_int_equal(fl_pubstore_file.last_sequence(f->ps), last + RESERVE_BLOCK);
+                void *st = f;
+                teardown(&st);
+            }
+        }
+    }
+}
+
+typedef struct names {
+    char v[8][64];
+    unsigned n;
+} names;
+
+static int collect_name(void *arg, const char *path)
+{
+    names *l = arg;
+    if (l->n < 8)
+        snprintf(l->v[l->n], sizeof l->v[0], "%s", path);
+    l->n++;
+    return 0;
+}
+
+static bool has_name(const names *l, const char *path)
+{
+    for (unsigned i = 0; i < l->n && i < 8; i++)
+        if (strcmp(l->v[i], path) == 0)
+            return true;
+    return false;
+}
+
+/* A reservation file with no valid slot (media damage: both slots' bits
+ * flipped, or the file cut to nothing). strict and tolerate_torn_tail
+ * refuse to open and change nothing; point_in_time and salvage quarantine
+ * the file, take the log's last sequence + one block, write that at once,
+ * and say so in the recovery report and the history; a second open finds
+ * no damage and the same last_sequence. */
+static void test_ps_reserve_damaged(void **state)
+{
+    (void)state;
+    for (int damage = 0; damage < 2; damage++) {
+        for (int mode = 0; mode < 4; mode++) {
+            fx *f = NULL;
+            assert_int_equal(setup((void **)&f), 0);
+            snprintf(f->options, sizeof f->options, "sync=none;recovery=%s", k_modes[mode]);
+            ps_open_ok(f);
+            ps_store_range(f, 1, 200);
+            crash(f, 0); /* the process dies: the log keeps 1..200 */
+            sim_disk *d = disk_of(f);
+            if (damage == 0) {
+                assert_int_equal(sim_disk_flip_bit(d, RESERVE_PATH, 9, 2), 0);
+                assert_int_equal(sim_disk_flip_bit(d, RESERVE_PATH, 512 + 9, 2), 0);
+            } else {
+                assert_int_equal(sim_disk_truncate_file(d, RESERVE_PATH, 0), 0);
+            }
+            uint64_t bytes_before = sim_disk_total_bytes(d);
+            f->drop_traces = 0;
+            int rc = ps_open(f);
+            if (mode <= 1) {
+                if (rc != FL_E_DAMAGED)
+                    fail_msg("mode %s: open %s, want DAMAGED", k_modes[mode], fl_err_name(rc));
+                assert_non_null(strstr(f->err, "reserve"));
+                assert_null(f->ps);
+                assert_int_equal(sim_disk_total_bytes(d), bytes_before);
+                assert_int_equal(ps_open(f), FL_E_DAMAGED); /* still there */
+                void *st = f;
+                teardown(&st);
+                continue;
+            }
+            if (rc != 0)
+                fail_msg("mode %s: open %s: %s", k_modes[mode], fl_err_name(rc), f->err);
+            uint64_t last = fl_pubstore_file.last_sequence(f->ps);
+            assert_int_equal(last, 200 + RESERVE_BLOCK);
+            expect_replay(f, 1, 200);
+            assert_int_equal(f->rec.records_dropped, 1);
+            assert_int_equal(f->rec.bytes_quarantined, damage == 0 ? 1024 : 0);
+            assert_non_null(strstr(f->rec.text, "reservation file damaged"));
+            assert_true(f->drop_traces > 0);
+            names l = {0};
+            assert_int_equal(fl_pubstore_file.list_files(f->ps, collect_name, &l), 0);
+            assert_true(has_name(&l, RESERVE_PATH));
+            assert_true(has_name(&l, RESERVE_PATH ".quarantine"));
+            /* the repair is durable at once: a power loss keeps it */
+            crash(f, 2);
+            ps_open_ok(f);
+            assert_int_equal(f->rec.records_dropped, 0);
+            assert_int_equal(fl_pubstore_file.last_sequence(f->ps), last);
+            assert_int_equal(ps_store(f, last + 1), 0);
+            void *st = f;
+            teardown(&st);
+        }
+    }
+}
+
+/* A store written without a reservation file (sync=always, or before the
+ * file existed) opens under none as it is, and the first store creates the
+ * file; list_files names it, after the segments. */
+static void test_ps_reserve_file_absent(void **state)
+{
+    fx *f = *state;
+    snprintf(f->options, sizeof f->options, "sync=always");
+    ps_open_ok(f);
+    ps_store_range(f, 1, 50);
+    names l = {0};
+    assert_int_equal(fl_pubstore_file.list_files(f->ps, collect_name, &l), 0);
+    assert_false(has_name(&l, RESERVE_PATH));
+    ps_close(f);
+    assert_false(sim_disk_exists(disk_of(f), RESERVE_PATH, 0));
+    snprintf(f->options, sizeof f->options, "sync=none;recovery=strict");
+    ps_open_ok(f);
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 50);
+    expect_replay(f, 1, 50);
+    assert_int_equal(ps_store(f, 51), 0);
+    assert_true(sim_disk_exists(disk_of(f), RESERVE_PATH, 1)); /* durable */
+    memset(&l, 0, sizeof l);
+    assert_int_equal(fl_pubstore_file.list_files(f->ps, collect_name, &l), 0);
+    assert_true(l.n >= 2);
+    assert_string_equal(l.v[l.n - 1], RESERVE_PATH);
+    crash(f, 2);
+    ps_open_ok(f);
+    assert_int_equal(fl_pubstore_file.last_sequence(f->ps), 50 + RESERVE_BLOCK);
 }
 
 static void prune_scene(fx *f)
@@ -1346,8 +1556,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ps_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_full_prune_never_reuses, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ps_reservation_costs_one_sync_per_block, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ps_reservation_costs_few_syncs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_reserve_torn_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_reserve_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_reserve_file_absent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_compaction_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_crash_during_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_none_prunes_without_sync, setup, teardown),
