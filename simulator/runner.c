@@ -586,7 +586,10 @@ static void on_message(void *arg, fl_client *c, const fl_message *msg)
         return;
     d->app = a;
     d->msg = msg;
-    if (sim_schedule(r->ctx, cfg->discard_delay_us, discard_event, d, &d->ev) != 0) {
+    /* Application events are the node's own: they wait while it is blocked
+     * in a slow fsync (slow_sync), like its timers. */
+    if (sim_schedule_for_node(r->ctx, a->node, sim_now(r->ctx) + cfg->discard_delay_us,
+                              discard_event, d, &d->ev) != 0) {
         free(d);
         return;
     }
@@ -743,7 +746,7 @@ static void feed_schedule(sim_run *r, rn_feed *f, uint64_t delay_us)
     uint64_t due = feed_due(p, f->next);
     uint64_t now = sim_now(r->ctx);
     uint64_t t = due > now + delay_us ? due : now + delay_us;
-    sim_schedule_at(r->ctx, t, feed_event, f, &f->ev);
+    sim_schedule_for_node(r->ctx, f->app->node, t, feed_event, f, &f->ev);
 }
 
 static void feed_event(void *arg)
@@ -1494,13 +1497,16 @@ static int build_apps(sim_run *r, char *err, size_t cap)
             sub->s = s;
             sub->started = c->subscribe[s].start_us == 0;
             if (!sub->started)
-                sim_schedule_at(r->ctx, c->subscribe[s].start_us, sub_start_event, sub, NULL);
+                sim_schedule_for_node(r->ctx, a->node, c->subscribe[s].start_us, sub_start_event,
+                                      sub, NULL);
             if (c->subscribe[s].has_stop)
-                sim_schedule_at(r->ctx, c->subscribe[s].stop_us, sub_stop_event, sub, NULL);
+                sim_schedule_for_node(r->ctx, a->node, c->subscribe[s].stop_us, sub_stop_event, sub,
+                                      NULL);
         }
         for (size_t f = 0; f < c->nflush; f++) {
             a->flushes[f] = (rn_flush){a, f};
-            sim_schedule_at(r->ctx, c->flush[f].at_us, flush_event, &a->flushes[f], NULL);
+            sim_schedule_for_node(r->ctx, a->node, c->flush[f].at_us, flush_event, &a->flushes[f],
+                                  NULL);
         }
     }
     for (size_t i = 0; i < sc->nclients; i++) {

@@ -188,6 +188,35 @@ static void slow_client_store_still_passes(void **state)
     run_free(&r);
 }
 
+/* The application on a blocked node waits too: a publisher whose store
+ * sync (sync=always) takes 150 ms cannot hand over its next message 100 ms
+ * later; its feed runs when the node is free again, so publishes are at
+ * least one sync latency apart while the fault lasts. */
+static void application_waits_while_its_node_is_blocked(void **state)
+{
+    (void)state;
+    run r = {0};
+    load_run(&r, "{'name': 'x', 'duration': '6s', "
+                 "'brokers': {'a': {'topics': {'t': {'journal': true}}}}, "
+                 "'clients': {'pub': {'servers': ['a'], "
+                 "'publish_store': {'type': 'file', 'sync': 'always'}, "
+                 "'publish': [{'topic': 't', 'count': 30, 'rate': '10/s', 'size': '40B'}]}, "
+                 "'sub': {'servers': ['a'], "
+                 "'subscribe': [{'topic': 't', 'sub_id': 's', 'bookmark': '0'}]}}, "
+                 "'faults': [{'at': '50ms', 'kind': 'slow_sync', 'target': 'pub', 'add': '150ms', "
+                 "'for': '1500ms'}], 'expect': {'delivered': {'sub/s': 30}}}");
+    assert_true(sim_run_passed(r.run));
+    uint64_t pub[NMSGS + 1];
+    times_by_seq(&r, "\"src\":\"client\",\"ev\":\"publish\"", pub);
+    for (unsigned seq = 2; seq <= 8; seq++) {
+        assert_true(pub[seq] > 0 && pub[seq + 1] > 0);
+        if (pub[seq + 1] - pub[seq] < 150 * MS)
+            fail_msg("seq %u at %" PRIu64 ", seq %u at %" PRIu64 ": the feed ran while blocked",
+                     seq, pub[seq], seq + 1, pub[seq + 1]);
+    }
+    run_free(&r);
+}
+
 static void deterministic(void **state)
 {
     (void)state;
@@ -213,6 +242,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(persisted_acks_late_by_the_sync_latency),
         cmocka_unit_test(slow_client_store_still_passes),
+        cmocka_unit_test(application_waits_while_its_node_is_blocked),
         cmocka_unit_test(deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
