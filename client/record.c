@@ -313,6 +313,7 @@ typedef struct scanner {
     size_t blen;   /* valid bytes in buf */
     int eof;       /* eof_off is known */
     uint64_t eof_off;
+    uint64_t seen; /* end of the furthest bytes a read delivered */
     size_t chunk;
     uint32_t max;
     const fl_scan_opts *opts;
@@ -323,6 +324,31 @@ typedef struct scanner {
     uint64_t first_recno;
     uint64_t expected; /* chain number the next record must carry */
 } scanner;
+
+/* A read at `at` delivered nothing and `at` lies past the furthest byte
+ * known to exist: the file ends in [seen, at]. Read forward from `seen` to
+ * find where, so eof_off is the file's true size. */
+static int probe_eof(scanner *s, uint64_t at)
+{
+    uint8_t tmp[512];
+    uint64_t q = s->seen;
+    while (q < at) {
+        size_t ask = sizeof tmp, nr = 0;
+        if (ask > at - q)
+            ask = (size_t)(at - q);
+        int rc = s->read(s->read_arg, q, tmp, ask, &nr);
+        if (rc != 0)
+            return rc < 0 ? rc : FL_E_IO;
+        if (nr > ask)
+            nr = ask;
+        q += nr;
+        if (nr < ask)
+            break;
+    }
+    s->seen = q;
+    s->eof_off = q;
+    return 0;
+}
 
 /* Make bytes [off, off+n) available. *p points at off, *avail = how many of
  * the n bytes exist before end of file. n must be <= HDR + max (validated by
@@ -361,9 +387,19 @@ static int win(scanner *s, uint64_t off, size_t n, const uint8_t **p, size_t *av
         if (nr > ask)
             nr = ask;
         s->blen += nr;
+        if (nr > 0 && s->boff + s->blen > s->seen)
+            s->seen = s->boff + s->blen;
         if (nr < ask) {
+            /* Nothing at all past the furthest known byte (a skip landed
+             * beyond the end): the end is somewhere in between. */
+            if (nr == 0 && s->boff + s->blen > s->seen) {
+                rc = probe_eof(s, s->boff + s->blen);
+                if (rc != 0)
+                    return rc;
+            } else {
+                s->eof_off = s->boff + s->blen;
+            }
             s->eof = 1;
-            s->eof_off = s->boff + s->blen;
         }
     }
     *p = s->buf;
@@ -769,6 +805,13 @@ int fl_seg_scan(fl_seg_read_fn read, void *read_arg, const fl_scan_opts *opts,
         bad = 1;
     }
     report->next_recno = s.expected;
+    /* A scan that stopped at damage has not seen the end of the file; the
+     * report's file_size is the whole file (callers quarantine and truncate
+     * by it), so read on to the end. A read error here leaves what is known. */
+    if (!s.eof) {
+        uint64_t end;
+        (void)find_eof(&s, s.boff + s.blen, &end);
+    }
     report->file_size = s.eof ? s.eof_off : s.boff + s.blen;
     free(s.buf);
     if (rc != 0)

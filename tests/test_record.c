@@ -13,6 +13,7 @@
 #include "faultline/error.h"
 #include "faultline/record.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -941,6 +942,45 @@ static void test_drop_list_bounded(void **state)
     assert_non_null(strstr(err, "offset 64: checksum"));
 }
 
+static int count_cb(void *arg, const fl_record *rec)
+{
+    (void)rec;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+/* Regression (found by fuzz_record): in salvage a skip over a damaged
+ * record whose length points past the end made the report's file_size the
+ * skip target (2640) instead of the file's size (702). The input is kept in
+ * the fuzz corpus. */
+static void test_file_size_after_skip_past_eof(void **state)
+{
+    (void)state;
+    FILE *f = fopen("tests/fuzz/corpus/record/regress-salvage-skip-past-eof", "rb");
+    assert_non_null(f);
+    uint8_t buf[1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(n, 702);
+    static const fl_recovery_mode modes[] = {FL_RECOVERY_POINT_IN_TIME, FL_RECOVERY_STRICT,
+                                             FL_RECOVERY_TOLERATE_TORN_TAIL, FL_RECOVERY_SALVAGE};
+    for (size_t m = 0; m < 4; m++) {
+        for (size_t chunk = 0; chunk <= 256; chunk += 256) {
+            fl_seg_mem mem = {buf, n};
+            fl_scan_opts o = FL_SCAN_OPTS_INIT;
+            o.mode = modes[m];
+            o.read_chunk = chunk;
+            o.max_payload = 4096;
+            fl_scan_report rep;
+            size_t good = 0;
+            int rc = fl_seg_scan(fl_seg_mem_read, &mem, &o, count_cb, &good, &rep, NULL, 0);
+            assert_true(rc == 0 || rc == FL_E_DAMAGED);
+            assert_int_equal(rep.file_size, n);
+            assert_true(rep.end_offset <= n);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -977,6 +1017,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test(test_big_records_small_chunks),
         cmocka_unit_test(test_drop_list_bounded),
+        cmocka_unit_test(test_file_size_after_skip_past_eof),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,7 +207,8 @@ typedef struct fl_scan_report {
     uint64_t end_offset;      /* end of the last good record (or of the header,
                                  or of the seal): where appends continue and
                                  where a damaged tail is truncated */
-    uint64_t file_size;       /* bytes the read callback delivered in total */
+    uint64_t file_size;       /* size of the file (read to its end even when the
+                                 scan stopped at damage early) */
     int sealed;               /* a valid seal was found */
     int damaged;              /* drops_total > 0 */
     uint64_t bytes_dropped;
