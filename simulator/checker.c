@@ -18,6 +18,7 @@
 #include "checker.h"
 
 #include "faultline/error.h"
+#include "util.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -1213,19 +1214,6 @@ static void copy_text(char *dst, size_t cap, const char *src)
 
 /* ---- construction --------------------------------------------------------- */
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 static int cmp_clients(const void *a, const void *b)
 {
     return strcmp(((const chk_client *)a)->name, ((const chk_client *)b)->name);
@@ -1277,7 +1265,7 @@ static int sub_init(sim_checker *chk, chk_sub *s, const sim_checker_sub_cfg *sc,
     if (t == -2)
         return FL_E_NOMEM;
     if (t < 0) {
-        seterr(err, errcap, "subscription %s/%s: no topic", sc->client, sc->sub_id);
+        sim_set_err(err, errcap, "subscription %s/%s: no topic", sc->client, sc->sub_id);
         return FL_E_INVAL;
     }
     s->topic = (size_t)t;
@@ -1289,8 +1277,8 @@ static int sub_init(sim_checker *chk, chk_sub *s, const sim_checker_sub_cfg *sc,
     fl_bm_error be;
     int rc = fl_bm_selector_parse(sc->bookmark, strlen(sc->bookmark), &s->sel, &be);
     if (rc) {
-        seterr(err, errcap, "subscription %s/%s: bookmark \"%s\": %s", sc->client, sc->sub_id,
-               sc->bookmark, be.text);
+        sim_set_err(err, errcap, "subscription %s/%s: bookmark \"%s\": %s", sc->client, sc->sub_id,
+                    sc->bookmark, be.text);
         return rc;
     }
     s->kind = s->sel.kind == FL_BM_SEL_RANGE ? SIM_CHK_SUB_RANGE : SIM_CHK_SUB_BOOKMARK;
@@ -1300,32 +1288,32 @@ static int sub_init(sim_checker *chk, chk_sub *s, const sim_checker_sub_cfg *sc,
 static int check_config(const sim_checker_config *cfg, char *err, size_t errcap)
 {
     if (!cfg || cfg->version != SIM_CHECKER_CONFIG_VERSION) {
-        seterr(err, errcap, "checker config: missing or unknown version");
+        sim_set_err(err, errcap, "checker config: missing or unknown version");
         return FL_E_INVAL;
     }
     if (cfg->checks & cfg->violations) {
-        seterr(err, errcap, "checker config: a check cannot both pass and fire");
+        sim_set_err(err, errcap, "checker config: a check cannot both pass and fire");
         return FL_E_INVAL;
     }
     if ((cfg->nclients && !cfg->clients) || (cfg->nsubs && !cfg->subs) ||
         (cfg->njournaled_topics && !cfg->journaled_topics) || (cfg->nerrors && !cfg->errors) ||
         (cfg->ndelivered && !cfg->delivered)) {
-        seterr(err, errcap, "checker config: a count without its array");
+        sim_set_err(err, errcap, "checker config: a count without its array");
         return FL_E_INVAL;
     }
     for (size_t i = 0; i < cfg->nclients; i++)
         if (!cfg->clients[i].name) {
-            seterr(err, errcap, "checker config: client %zu has no name", i);
+            sim_set_err(err, errcap, "checker config: client %zu has no name", i);
             return FL_E_INVAL;
         }
     for (size_t i = 0; i < cfg->nsubs; i++)
         if (!cfg->subs[i].client || !cfg->subs[i].sub_id || !cfg->subs[i].topic) {
-            seterr(err, errcap, "checker config: subscription %zu incomplete", i);
+            sim_set_err(err, errcap, "checker config: subscription %zu incomplete", i);
             return FL_E_INVAL;
         }
     for (size_t i = 0; i < cfg->nerrors; i++)
         if (!cfg->errors[i].name) {
-            seterr(err, errcap, "checker config: expected error %zu has no name", i);
+            sim_set_err(err, errcap, "checker config: expected error %zu has no name", i);
             return FL_E_INVAL;
         }
     return 0;
@@ -1353,7 +1341,7 @@ static int init_clients(sim_checker *chk, const sim_checker_config *cfg, char *e
     qsort(chk->clients, chk->nclients, sizeof *chk->clients, cmp_clients);
     for (size_t i = 1; i < chk->nclients; i++)
         if (strcmp(chk->clients[i - 1].name, chk->clients[i].name) == 0) {
-            seterr(err, errcap, "checker config: client \"%s\" twice", chk->clients[i].name);
+            sim_set_err(err, errcap, "checker config: client \"%s\" twice", chk->clients[i].name);
             return FL_E_INVAL;
         }
     return 0;
@@ -1368,11 +1356,11 @@ static int init_subs(sim_checker *chk, const sim_checker_config *cfg, char *err,
         const sim_checker_sub_cfg *sc = &cfg->subs[i];
         int32_t ci = client_index(chk, sc->client);
         if (ci < 0) {
-            seterr(err, errcap, "subscription %s/%s: unknown client", sc->client, sc->sub_id);
+            sim_set_err(err, errcap, "subscription %s/%s: unknown client", sc->client, sc->sub_id);
             return FL_E_INVAL;
         }
         if (sub_index(chk, ci, sc->sub_id) >= 0) {
-            seterr(err, errcap, "subscription %s/%s twice", sc->client, sc->sub_id);
+            sim_set_err(err, errcap, "subscription %s/%s twice", sc->client, sc->sub_id);
             return FL_E_INVAL;
         }
         chk_sub *s = &chk->subs[chk->nsubs++];
@@ -1439,7 +1427,7 @@ int sim_checker_new(const sim_checker_config *cfg, sim_checker **out, char *err,
         rc = init_expect(chk, cfg);
     if (rc) {
         if (rc == FL_E_NOMEM)
-            seterr(err, errcap, "out of memory");
+            sim_set_err(err, errcap, "out of memory");
         sim_checker_free(chk);
         return rc;
     }
@@ -3372,7 +3360,7 @@ int sim_checker_new_for_scenario(const sim_scenario *sc, sim_checker **out, char
     scen_cfg a = {0};
     int rc = scen_fill(sc, &cfg, &a);
     if (rc)
-        seterr(err, errcap, "out of memory");
+        sim_set_err(err, errcap, "out of memory");
     else
         rc = sim_checker_new(&cfg, out, err, errcap);
     scen_cfg_free(&a);

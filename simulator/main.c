@@ -38,6 +38,7 @@
 #include "runner.h"
 #include "scenario.h"
 #include "serve.h"
+#include "util.h"
 
 #define EXIT_PASS 0
 #define EXIT_FAIL 1
@@ -277,25 +278,6 @@ static int parse_run_args(cli *c, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* files and directories                                                */
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
-        return FL_E_INVAL;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != 0)
-            continue;
-        char c = buf[i];
-        buf[i] = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return FL_E_IO;
-        buf[i] = c;
-    }
-    return 0;
-}
-
 /* A file-name-safe copy of a scenario name. */
 static void safe_name(const char *s, char *out, size_t cap)
 {
@@ -470,7 +452,7 @@ static void record_in_db(const sim_report *rep, const char *dir, json_t *figs)
     char *slash = strrchr(parent, '/');
     if (slash) {
         *slash = 0;
-        mkdir_p(parent);
+        sim_mkdir_p(parent, NULL, 0);
     }
     char err[512];
     if (sim_rundb_record(path, &row, (int64_t)time(NULL), err, sizeof err) != 0)
@@ -506,7 +488,7 @@ static json_t *run_one(const cli *c, const char *file, const sim_scenario *sc)
     uint64_t seed = c->has_seed ? c->seed : sc->seed;
     safe_name(sc->name, name, sizeof name);
     snprintf(dir, sizeof dir, "%s/%s-s%" PRIu64, c->report_dir, name, seed);
-    if (mkdir_p(dir) != 0) {
+    if (sim_mkdir_p(dir, NULL, 0) != 0) {
         snprintf(err, sizeof err, "cannot create report directory %s", dir);
         return error_record(file, sc, err);
     }
@@ -869,7 +851,7 @@ static int cmd_run(int argc, char **argv)
     status = EXIT_BAD;
     if (!scs || !recs || load_all(&c, scs) != 0)
         goto out;
-    if (mkdir_p(c.report_dir) != 0) {
+    if (sim_mkdir_p(c.report_dir, NULL, 0) != 0) {
         fprintf(stderr, "faultline run: cannot create %s\n", c.report_dir);
         goto out;
     }

@@ -4,25 +4,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "faultline/error.h"
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t cap, const char *fmt,
-                                                          ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
+#include "util.h"
 
 /* ---- JSON helpers ---------------------------------------------------------- */
 
@@ -662,13 +650,13 @@ int sim_report_write_json(const sim_report *rep, const char *path, char *err, si
 {
     json_t *j = sim_report_to_json(rep);
     if (!j) {
-        set_err(err, errcap, "%s: out of memory building the report", path);
+        sim_set_err(err, errcap, "%s: out of memory building the report", path);
         return FL_E_NOMEM;
     }
     int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(j);
     if (rc != 0) {
-        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        sim_set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
         return FL_E_IO;
     }
     return 0;
@@ -677,11 +665,11 @@ int sim_report_write_json(const sim_report *rep, const char *path, char *err, si
 int sim_report_write_repro(const json_t *concrete, const char *path, char *err, size_t errcap)
 {
     if (!concrete) {
-        set_err(err, errcap, "%s: no concrete scenario to write", path);
+        sim_set_err(err, errcap, "%s: no concrete scenario to write", path);
         return FL_E_INVAL;
     }
     if (json_dump_file(concrete, path, JSON_INDENT(2)) != 0) {
-        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        sim_set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
         return FL_E_IO;
     }
     return 0;
@@ -844,41 +832,17 @@ int sim_report_write_junit(FILE *f, const char *suite, const sim_report *const *
 
 /* ---- report directory ------------------------------------------------------- */
 
-/* mkdir -p; 0 or FL_E_IO. */
-static int make_dirs(const char *dir, char *err, size_t errcap)
-{
-    char *p = strdup(dir);
-    if (!p)
-        return FL_E_NOMEM;
-    int rc = 0;
-    for (char *s = p + 1; rc == 0; s++) {
-        bool end = *s == 0;
-        if (*s != '/' && !end)
-            continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            set_err(err, errcap, "%s: cannot create directory: %s", p, strerror(errno));
-            rc = FL_E_IO;
-        }
-        if (end)
-            break;
-        *s = '/';
-    }
-    free(p);
-    return rc;
-}
-
 static int write_timeline(const sim_timeline *tl, const sim_report *rep, const char *path,
                           char *err, size_t errcap)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
-        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        sim_set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
         return FL_E_IO;
     }
     int rc = sim_timeline_write_html(tl, rep, f);
     if (fclose(f) != 0 || rc) {
-        set_err(err, errcap, "%s: write failed", path);
+        sim_set_err(err, errcap, "%s: write failed", path);
         return FL_E_IO;
     }
     return 0;
@@ -887,7 +851,7 @@ static int write_timeline(const sim_timeline *tl, const sim_report *rep, const c
 int sim_report_write_dir(const sim_report *rep, const sim_timeline *tl, const json_t *concrete,
                          const char *dir, char *err, size_t errcap)
 {
-    int rc = make_dirs(dir, err, errcap);
+    int rc = sim_mkdir_p(dir, err, errcap);
     if (rc)
         return rc;
     sim_report r = *rep;
@@ -902,7 +866,7 @@ int sim_report_write_dir(const sim_report *rep, const sim_timeline *tl, const js
         rc = sim_report_write_repro(concrete, path, err, errcap);
     } else if (unlink(path) != 0 && errno != ENOENT) {
         /* an earlier failing run's repro.json would pass for this run's */
-        set_err(err, errcap, "%s: cannot remove the stale file: %s", path, strerror(errno));
+        sim_set_err(err, errcap, "%s: cannot remove the stale file: %s", path, strerror(errno));
         rc = FL_E_IO;
     }
     if (!rc && tl) {

@@ -6,13 +6,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "faultline/error.h"
+#include "util.h"
 
 #define BUSY_TIMEOUT_MS 30000
 
@@ -33,17 +33,6 @@ static const char SCHEMA_SQL[] = "CREATE TABLE runs ("
                                  " history_hash TEXT NOT NULL,"
                                  " report_dir TEXT NOT NULL);"
                                  "CREATE INDEX runs_by_scenario ON runs(scenario, seed, id);";
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t cap, const char *fmt,
-                                                          ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* SQLite result code -> FL_E_*. */
 static int map_rc(int rc)
@@ -73,7 +62,7 @@ static int exec_sql(sqlite3 *db, const char *sql, const char *what, char *err, s
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         return 0;
-    set_err(err, cap, "%s: %s", what, sqlite3_errmsg(db));
+    sim_set_err(err, cap, "%s: %s", what, sqlite3_errmsg(db));
     return map_rc(rc);
 }
 
@@ -90,7 +79,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size
         }
     }
     if (rc != SQLITE_OK)
-        set_err(err, cap, "%s: %s", sql, sqlite3_errmsg(db));
+        sim_set_err(err, cap, "%s: %s", sql, sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return map_rc(rc);
 }
@@ -102,7 +91,7 @@ static int check_or_init(sqlite3 *db, const char *path, char *err, size_t cap)
     int64_t app = 0, ver = 0, ntables = 0;
     int rc = query_int(db, "PRAGMA application_id", &app, err, cap);
     if (rc == FL_E_BAD_MAGIC)
-        set_err(err, cap, "%s: not a faultline run database (not an SQLite file)", path);
+        sim_set_err(err, cap, "%s: not a faultline run database (not an SQLite file)", path);
     if (rc)
         return rc;
     if ((rc = query_int(db, "PRAGMA user_version", &ver, err, cap)))
@@ -111,23 +100,23 @@ static int check_or_init(sqlite3 *db, const char *path, char *err, size_t cap)
         return rc;
     if (app == SIM_RUNDB_APPLICATION_ID) {
         if (ver > SIM_RUNDB_SCHEMA_VERSION) {
-            set_err(err, cap,
-                    "%s: run database schema version %" PRId64
-                    " is newer than this faultline supports (%d); use a newer faultline",
-                    path, ver, SIM_RUNDB_SCHEMA_VERSION);
+            sim_set_err(err, cap,
+                        "%s: run database schema version %" PRId64
+                        " is newer than this faultline supports (%d); use a newer faultline",
+                        path, ver, SIM_RUNDB_SCHEMA_VERSION);
             return FL_E_BAD_VERSION;
         }
         if (ver < 1) {
-            set_err(err, cap, "%s: run database has no schema version", path);
+            sim_set_err(err, cap, "%s: run database has no schema version", path);
             return FL_E_BAD_VERSION;
         }
         return 0;
     }
     if (app != 0 || ntables != 0) {
-        set_err(err, cap,
-                "%s: not a faultline run database (application_id 0x%08" PRIx64 ", %" PRId64
-                " foreign schema objects)",
-                path, (uint64_t)(uint32_t)app, ntables);
+        sim_set_err(err, cap,
+                    "%s: not a faultline run database (application_id 0x%08" PRIx64 ", %" PRId64
+                    " foreign schema objects)",
+                    path, (uint64_t)(uint32_t)app, ntables);
         return FL_E_BAD_MAGIC;
     }
     char sql[sizeof SCHEMA_SQL + 128];
@@ -144,15 +133,15 @@ int sim_rundb_open(const char *path, sim_rundb **out, char *err, size_t errcap)
         return FL_E_NOMEM;
     int rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        set_err(err, errcap, "%s: cannot open: %s", path,
-                r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        sim_set_err(err, errcap, "%s: cannot open: %s", path,
+                    r->db ? sqlite3_errmsg(r->db) : "out of memory");
         rc = map_rc(rc);
         goto fail;
     }
     sqlite3_busy_timeout(r->db, BUSY_TIMEOUT_MS);
     rc = exec_sql(r->db, "BEGIN IMMEDIATE", path, err, errcap);
     if (rc == FL_E_BAD_MAGIC)
-        set_err(err, errcap, "%s: not a faultline run database (not an SQLite file)", path);
+        sim_set_err(err, errcap, "%s: not a faultline run database (not an SQLite file)", path);
     if (rc)
         goto fail;
     rc = check_or_init(r->db, path, err, errcap);
@@ -234,7 +223,7 @@ int sim_rundb_add(sim_rundb *db, const sim_rundb_run *run, int64_t now_unix, int
         src = src == SQLITE_DONE ? SQLITE_OK : src;
     }
     if (src != SQLITE_OK)
-        set_err(err, errcap, "recording a run: %s", sqlite3_errmsg(db->db));
+        sim_set_err(err, errcap, "recording a run: %s", sqlite3_errmsg(db->db));
     sqlite3_finalize(st);
     if (src != SQLITE_OK) {
         sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
@@ -374,8 +363,8 @@ int sim_rundb_list(sim_rundb *db, const sim_rundb_query *q, sim_rundb_row **rows
         rc = r ? SQLITE_NOMEM : SQLITE_OK;
     }
     if (rc != SQLITE_DONE) {
-        set_err(err, errcap, "listing runs: %s",
-                rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(db->db));
+        sim_set_err(err, errcap, "listing runs: %s",
+                    rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(db->db));
         sqlite3_finalize(st);
         sim_rundb_rows_free(v, n);
         return map_rc(rc);

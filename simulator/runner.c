@@ -33,6 +33,7 @@
 #include "faultline/wire.h"
 #include "faults.h"
 #include "units.h"
+#include "util.h"
 
 #define DEFAULT_TAIL     200
 #define DEFAULT_QUIET_US 2000000u
@@ -53,17 +54,6 @@ void rn_trace(sim_run *r, const char *node, const char *event, const char *fmt, 
         va_end(ap);
     }
     sim_trace(r->ctx, node, "runner", event, buf);
-}
-
-static void errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
 }
 
 static uint64_t wall_now_us(void)
@@ -327,7 +317,7 @@ static int resolve_pubstore(const sim_store_cfg *s, const fl_pubstore_ops **out,
         if (!p)
             return FL_E_PLUGIN;
         if (!p->pubstore) {
-            errf(err, cap, "plugin %s has no publish store", s->plugin);
+            sim_set_err(err, cap, "plugin %s has no publish store", s->plugin);
             return FL_E_PLUGIN;
         }
         *out = p->pubstore;
@@ -338,7 +328,7 @@ static int resolve_pubstore(const sim_store_cfg *s, const fl_pubstore_ops **out,
     if (!*out && s->type == SIM_STORE_FILE)
         *out = &fl_pubstore_file;
     if (!*out) {
-        errf(err, cap, "publish store type \"%s\" is not available in this build", name);
+        sim_set_err(err, cap, "publish store type \"%s\" is not available in this build", name);
         return FL_E_UNSUPPORTED;
     }
     return 0;
@@ -352,7 +342,7 @@ static int resolve_bmstore(const sim_store_cfg *s, const fl_bmstore_ops **out, c
         if (!p)
             return FL_E_PLUGIN;
         if (!p->bmstore) {
-            errf(err, cap, "plugin %s has no bookmark store", s->plugin);
+            sim_set_err(err, cap, "plugin %s has no bookmark store", s->plugin);
             return FL_E_PLUGIN;
         }
         *out = p->bmstore;
@@ -363,7 +353,7 @@ static int resolve_bmstore(const sim_store_cfg *s, const fl_bmstore_ops **out, c
     if (!*out && s->type == SIM_STORE_FILE)
         *out = &fl_bmstore_file;
     if (!*out) {
-        errf(err, cap, "bookmark store type \"%s\" is not available in this build", name);
+        sim_set_err(err, cap, "bookmark store type \"%s\" is not available in this build", name);
         return FL_E_UNSUPPORTED;
     }
     return 0;
@@ -961,7 +951,7 @@ static int app_start(sim_run *r, rn_app *a, char *err, size_t cap)
     char detail[256] = "";
     int rc = open_stores(r, a, detail, sizeof detail);
     if (rc != 0) {
-        errf(err, cap, "client %s: cannot open its stores: %s", a->cfg->name, detail);
+        sim_set_err(err, cap, "client %s: cannot open its stores: %s", a->cfg->name, detail);
         return rc;
     }
     report_store_kept(r, a);
@@ -976,7 +966,7 @@ static int app_start(sim_run *r, rn_app *a, char *err, size_t cap)
     if (rc == 0)
         rc = configure_client(r, a, rt);
     if (rc != 0) {
-        errf(err, cap, "client %s: setup failed: %s", a->cfg->name, fl_strerror(rc));
+        sim_set_err(err, cap, "client %s: setup failed: %s", a->cfg->name, fl_strerror(rc));
         fl_client_free(a->c);
         a->c = NULL;
         close_stores(a);
@@ -1451,7 +1441,8 @@ static int build_nodes(sim_run *r, char *err, size_t cap)
         b->cfg = &sc->brokers[i];
         int rc = sim_node_new(r->ctx, b->cfg->name, &b->node);
         if (rc != 0) {
-            errf(err, cap, "broker %s: cannot create its node: %s", b->cfg->name, fl_strerror(rc));
+            sim_set_err(err, cap, "broker %s: cannot create its node: %s", b->cfg->name,
+                        fl_strerror(rc));
             return rc;
         }
     }
@@ -1462,8 +1453,8 @@ static int build_nodes(sim_run *r, char *err, size_t cap)
         a->cfg = &sc->clients[i];
         int rc = sim_node_new(r->ctx, a->cfg->name, &a->node);
         if (rc != 0) {
-            errf(err, cap, "client %s: cannot create its node: %s%s", a->cfg->name, fl_strerror(rc),
-                 rc == FL_E_EXIST ? " (a broker has the same name)" : "");
+            sim_set_err(err, cap, "client %s: cannot create its node: %s%s", a->cfg->name,
+                        fl_strerror(rc), rc == FL_E_EXIST ? " (a broker has the same name)" : "");
             return rc;
         }
         sim_link_params p = link_of(a->cfg);
@@ -1790,7 +1781,7 @@ int sim_run_scenario(const sim_scenario *sc, const sim_run_options *opts, sim_ru
     int rc = build(r, err, errcap);
     if (rc != 0) {
         if (err && errcap && !err[0])
-            errf(err, errcap, "cannot set up the run: %s", fl_strerror(rc));
+            sim_set_err(err, errcap, "cannot set up the run: %s", fl_strerror(rc));
         teardown(r);
         sim_run_free(r);
         return rc == FL_E_SCENARIO || rc == FL_E_PLUGIN || rc == FL_E_UNSUPPORTED ||

@@ -11,7 +11,6 @@
 #include "serve.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "faultline/error.h"
 #include "scenario.h"
+#include "util.h"
 
 #define PLACEHOLDER_CLIENT "serve-placeholder-client"
 
@@ -32,18 +32,6 @@ struct sim_serve_config {
     const char **cred_passwords;
 };
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* Add {"name": ..., "duration": ..., "clients": {...}} around a
  * {"brokers": {...}} document: one client per credentials name (they must
  * exist for the loader), or a placeholder. Returns a new text or NULL. */
@@ -53,7 +41,8 @@ static char *complete_small_form(json_t *doc, const char *path, char *err, size_
     const char *first = NULL, *bname, *key;
     json_t *b, *v;
     if (json_object_size(doc) != 1 || !json_is_object(brokers) || json_object_size(brokers) == 0) {
-        set_err(err, cap, "%s: a config file is a scenario or {\"brokers\": {NAME: {...}}}", path);
+        sim_set_err(err, cap, "%s: a config file is a scenario or {\"brokers\": {NAME: {...}}}",
+                    path);
         return NULL;
     }
     json_t *clients = json_object();
@@ -79,7 +68,7 @@ static char *complete_small_form(json_t *doc, const char *path, char *err, size_
     char *text = sc ? json_dumps(sc, JSON_SORT_KEYS) : NULL;
     json_decref(sc);
     if (!text)
-        set_err(err, cap, "%s: %s", path, "out of memory");
+        sim_set_err(err, cap, "%s: %s", path, "out of memory");
     return text;
 }
 
@@ -87,7 +76,7 @@ static int read_text(const char *path, char **out, size_t *len, char *err, size_
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, cap, "%s: cannot open: %s", path, strerror(errno));
+        sim_set_err(err, cap, "%s: cannot open: %s", path, strerror(errno));
         return FL_E_NOENT;
     }
     char *buf = NULL;
@@ -97,7 +86,7 @@ static int read_text(const char *path, char **out, size_t *len, char *err, size_
         if (n == capb) {
             capb = capb ? capb * 2 : 4096;
             if (capb > (64u << 20)) {
-                set_err(err, cap, "%s: %s", path, "larger than 64 MiB");
+                sim_set_err(err, cap, "%s: %s", path, "larger than 64 MiB");
                 rc = FL_E_IO;
                 break;
             }
@@ -114,7 +103,7 @@ static int read_text(const char *path, char **out, size_t *len, char *err, size_
             break;
     }
     if (rc == 0 && ferror(f)) {
-        set_err(err, cap, "%s: %s", path, "read error");
+        sim_set_err(err, cap, "%s: %s", path, "read error");
         rc = FL_E_IO;
     }
     fclose(f);
@@ -167,9 +156,10 @@ static const sim_broker *pick_broker(const sim_scenario *sc, const char *name, c
         snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", sc->brokers[i].name);
     }
     if (name)
-        set_err(err, cap, "no broker \"%s\" in the config (brokers: %s)", name, names);
+        sim_set_err(err, cap, "no broker \"%s\" in the config (brokers: %s)", name, names);
     else
-        set_err(err, cap, "the config has several brokers (%s): choose one with --broker", names);
+        sim_set_err(err, cap, "the config has several brokers (%s): choose one with --broker",
+                    names);
     return NULL;
 }
 

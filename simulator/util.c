@@ -1,0 +1,47 @@
+/* Small helpers shared by the simulator's files (util.h). */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "faultline/error.h"
+
+void sim_set_err(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+int sim_mkdir_p(const char *dir, char *err, size_t errcap)
+{
+    if (!dir[0])
+        return FL_E_INVAL;
+    char *p = strdup(dir);
+    if (!p)
+        return FL_E_NOMEM;
+    int rc = 0;
+    for (char *s = p + 1; rc == 0; s++) {
+        bool end = *s == 0;
+        if (*s != '/' && !end)
+            continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            sim_set_err(err, errcap, "%s: cannot create directory: %s", p, strerror(errno));
+            rc = FL_E_IO;
+        }
+        if (end)
+            break;
+        *s = '/';
+    }
+    free(p);
+    return rc;
+}
