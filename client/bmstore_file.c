@@ -4,14 +4,15 @@
  *
  * Design note.
  *
- * State: exactly the memory bookmark store's (bmstore_mem.c), so the two
- * give the same answers and byte-identical resume points. Per sub id
- * (sorted array) a sorted array of publishers, and per publisher the
- * highest sequence logged, the contiguous point (the highest discarded
- * sequence with every earlier logged one discarded too, and its timestamp)
- * and a ring of the entries logged above the point, ascending, each flagged
- * discarded or not. Invariant: highest_seen is the last ring entry, or the
- * point when the ring is empty; the first ring entry is never discarded.
+ * State: the memory bookmark store's (bmstate.h, shared with
+ * bmstore_mem.c), so the two give the same answers and byte-identical
+ * resume points. Per sub id (sorted array) a sorted array of publishers,
+ * and per publisher the highest sequence logged, the contiguous point (the
+ * highest discarded sequence with every earlier logged one discarded too,
+ * and its timestamp) and a ring of the entries logged above the point,
+ * ascending, each flagged discarded or not. Invariant: highest_seen is the
+ * last ring entry, or the point when the ring is empty; the first ring
+ * entry is never discarded.
  *
  * Records (segment kind FL_SEG_KIND_BOOKMARK_STORE, big-endian):
  *   LOG       sub_len u16, sub, publisher u64, seq u64, ts i64
@@ -51,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bmstate.h"
 #include "faultline/bookmark.h"
 #include "faultline/buf.h"
 #include "faultline/error.h"
@@ -86,310 +88,16 @@ static const fl__file_kind bm_kind = {
 };
 
 /* ------------------------------------------------------------------ */
-/* state (the memory store's, see the design note) */
-
-typedef struct bm_entry {
-    uint64_t seq;
-    int64_t ts_us;
-    bool discarded;
-} bm_entry;
-
-typedef struct bm_pub {
-    uint64_t id;
-    uint64_t highest_seen;
-    bool has_point;
-    uint64_t point_seq;
-    int64_t point_ts;
-    bm_entry *ring; /* cap is a power of two (or 0) */
-    size_t cap, head, len;
-} bm_pub;
-
-typedef struct bm_sub {
-    char *id;
-    bm_pub *pubs; /* ascending id */
-    size_t npubs, cappubs;
-} bm_sub;
-
-typedef struct bm_state {
-    bm_sub *subs; /* ascending strcmp(id) */
-    size_t nsubs, capsubs;
-} bm_state;
-
-static size_t sub_pos(const bm_state *s, const char *id, bool *found)
-{
-    size_t lo = 0, hi = s->nsubs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->subs[mid].id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
-}
-
-static bm_sub *sub_find(const bm_state *s, const char *id)
-{
-    bool found;
-    size_t i = sub_pos(s, id, &found);
-    return found ? &s->subs[i] : NULL;
-}
-
-static size_t pub_pos(const bm_sub *sub, uint64_t id, bool *found)
-{
-    size_t lo = 0, hi = sub->npubs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint64_t v = sub->pubs[mid].id;
-        if (v == id) {
-            *found = true;
-            return mid;
-        }
-        if (v < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
-}
-
-static bm_pub *pub_find(const bm_sub *sub, uint64_t id)
-{
-    bool found;
-    size_t i = pub_pos(sub, id, &found);
-    return found ? &sub->pubs[i] : NULL;
-}
-
-static bm_entry *ent(const bm_pub *p, size_t i)
-{
-    return &p->ring[(p->head + i) & (p->cap - 1)];
-}
-
-static size_t ent_find(const bm_pub *p, uint64_t seq)
-{
-    size_t lo = 0, hi = p->len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        uint64_t v = ent(p, mid)->seq;
-        if (v == seq)
-            return mid;
-        if (v < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return p->len;
-}
-
-static bm_sub *sub_get(bm_state *s, const char *id)
-{
-    bool found;
-    size_t i = sub_pos(s, id, &found);
-    if (found)
-        return &s->subs[i];
-    if (s->nsubs == s->capsubs) {
-        size_t ncap = s->capsubs ? s->capsubs * 2 : 4;
-        bm_sub *n = realloc(s->subs, ncap * sizeof *n);
-        if (!n)
-            return NULL;
-        s->subs = n;
-        s->capsubs = ncap;
-    }
-    char *copy = strdup(id);
-    if (!copy)
-        return NULL;
-    memmove(&s->subs[i + 1], &s->subs[i], (s->nsubs - i) * sizeof *s->subs);
-    s->subs[i] = (bm_sub){.id = copy};
-    s->nsubs++;
-    return &s->subs[i];
-}
-
-static bm_pub *pub_get(bm_sub *sub, uint64_t id)
-{
-    bool found;
-    size_t i = pub_pos(sub, id, &found);
-    if (found)
-        return &sub->pubs[i];
-    if (sub->npubs == sub->cappubs) {
-        size_t ncap = sub->cappubs ? sub->cappubs * 2 : 4;
-        bm_pub *n = realloc(sub->pubs, ncap * sizeof *n);
-        if (!n)
-            return NULL;
-        sub->pubs = n;
-        sub->cappubs = ncap;
-    }
-    memmove(&sub->pubs[i + 1], &sub->pubs[i], (sub->npubs - i) * sizeof *sub->pubs);
-    sub->pubs[i] = (bm_pub){.id = id};
-    sub->npubs++;
-    return &sub->pubs[i];
-}
-
-static void sub_clear(bm_sub *sub)
-{
-    for (size_t i = 0; i < sub->npubs; i++)
-        free(sub->pubs[i].ring);
-    free(sub->pubs);
-    free(sub->id);
-}
-
-static void state_free(bm_state *st)
-{
-    for (size_t i = 0; i < st->nsubs; i++)
-        sub_clear(&st->subs[i]);
-    free(st->subs);
-    memset(st, 0, sizeof *st);
-}
-
-static void state_purge(bm_state *st, const char *sub_id)
-{
-    if (sub_id == NULL) {
-        for (size_t i = 0; i < st->nsubs; i++)
-            sub_clear(&st->subs[i]);
-        st->nsubs = 0;
-        return;
-    }
-    bool found;
-    size_t i = sub_pos(st, sub_id, &found);
-    if (!found)
-        return;
-    sub_clear(&st->subs[i]);
-    memmove(&st->subs[i], &st->subs[i + 1], (st->nsubs - i - 1) * sizeof *st->subs);
-    st->nsubs--;
-}
-
-/* Remove a sub left without publishers by a failed insertion. */
-static void sub_drop_if_empty(bm_state *st, const char *id)
-{
-    bm_sub *sub = sub_find(st, id);
-    if (sub && sub->npubs == 0)
-        state_purge(st, id);
-}
-
-static int ring_push(bm_pub *p, uint64_t seq, int64_t ts, bool discarded)
-{
-    if (p->len == p->cap) {
-        size_t ncap = p->cap ? p->cap * 2 : 16;
-        if (ncap > SIZE_MAX / sizeof(bm_entry))
-            return FL_E_NOMEM;
-        bm_entry *r = malloc(ncap * sizeof *r);
-        if (!r)
-            return FL_E_NOMEM;
-        for (size_t i = 0; i < p->len; i++)
-            r[i] = *ent(p, i);
-        free(p->ring);
-        p->ring = r;
-        p->cap = ncap;
-        p->head = 0;
-    }
-    *ent(p, p->len) = (bm_entry){.seq = seq, .ts_us = ts, .discarded = discarded};
-    p->len++;
-    p->highest_seen = seq;
-    return 0;
-}
-
-static void advance_point(bm_pub *p)
-{
-    while (p->len && ent(p, 0)->discarded) {
-        bm_entry *e = ent(p, 0);
-        p->has_point = true;
-        p->point_seq = e->seq;
-        p->point_ts = e->ts_us;
-        p->head = (p->head + 1) & (p->cap - 1);
-        p->len--;
-    }
-}
-
-/* 1 if a sequence at or below highest_seen counts as a duplicate. */
-static int lookup_is_dup(const bm_pub *p, uint64_t seq)
-{
-    if (p->has_point && seq <= p->point_seq)
-        return 1;
-    size_t i = ent_find(p, seq);
-    return i == p->len ? 1 : ent(p, i)->discarded;
-}
-
-/* What log() would answer without changing anything: 1 duplicate, 0 a
- * redelivery of a logged entry, 2 new (must be logged). */
-static int log_verdict(const bm_state *st, const char *sub_id, const fl_store_bookmark *bm)
-{
-    const bm_sub *sub = sub_find(st, sub_id);
-    const bm_pub *p = sub ? pub_find(sub, bm->publisher) : NULL;
-    if (p == NULL || bm->sequence > p->highest_seen)
-        return 2;
-    return lookup_is_dup(p, bm->sequence);
-}
-
-/* Apply a new log entry (log_verdict said 2). */
-static int state_log(bm_state *st, const char *sub_id, uint64_t pub, uint64_t seq, int64_t ts)
-{
-    bm_sub *sub = sub_get(st, sub_id);
-    if (!sub)
-        return FL_E_NOMEM;
-    bm_pub *p = pub_get(sub, pub);
-    if (!p) {
-        sub_drop_if_empty(st, sub_id);
-        return FL_E_NOMEM;
-    }
-    if (p->len || p->has_point) {
-        if (seq <= p->highest_seen)
-            return FL_E_CORRUPT; /* only possible from a damaged log */
-    }
-    if (ring_push(p, seq, ts, false) != 0) {
-        if (p->len == 0 && !p->has_point) {
-            bool found;
-            size_t i = pub_pos(sub, pub, &found);
-            memmove(&sub->pubs[i], &sub->pubs[i + 1], (sub->npubs - i - 1) * sizeof *sub->pubs);
-            sub->npubs--;
-            sub_drop_if_empty(st, sub_id);
-        }
-        return FL_E_NOMEM;
-    }
-    return 0;
-}
-
-/* The ring entry a discard would mark, or NULL if the discard is a no-op. */
-static bm_entry *discard_target(const bm_state *st, const char *sub_id, uint64_t pub, uint64_t seq,
-                                bm_pub **pp)
-{
-    bm_sub *sub = sub_find(st, sub_id);
-    bm_pub *p = sub ? pub_find(sub, pub) : NULL;
-    if (!p)
-        return NULL;
-    size_t i = ent_find(p, seq);
-    if (i == p->len || ent(p, i)->discarded)
-        return NULL;
-    *pp = p;
-    return ent(p, i);
-}
-
-static void state_discard(bm_state *st, const char *sub_id, uint64_t pub, uint64_t seq)
-{
-    bm_pub *p = NULL;
-    bm_entry *e = discard_target(st, sub_id, pub, seq, &p);
-    if (e == NULL)
-        return;
-    e->discarded = true;
-    advance_point(p);
-}
-
-/* ------------------------------------------------------------------ */
 /* the store */
 
 typedef struct bmstore_file {
     fl__file_store fs; /* seglog, options, scratch, poison, error text */
-    bm_state st;
+    fl__bmstate st;
     uint64_t bytes_since_ck; /* record bytes appended since the last checkpoint */
     uint64_t ck_bytes;       /* size of the last checkpoint */
     uint64_t ck_id;          /* id of the last checkpoint written or recovered */
     /* recovery only */
-    bm_state shadow;
+    fl__bmstate shadow;
     bool in_ck;
     uint64_t shadow_id, shadow_pubs;
 } bmstore_file;
@@ -402,14 +110,9 @@ static int fail(bmstore_file *s, const char *what, int rc)
 static int check_args(bmstore_file *s, const char *op, const char *sub_id,
                       const fl_store_bookmark *bm)
 {
-    if (!sub_id || !bm) {
-        snprintf(s->fs.err, sizeof s->fs.err, "%s: NULL sub id or bookmark", op);
-        return FL_E_INVAL;
-    }
-    if (bm->publisher == 0 || bm->ts_us > FL_TIME_MAX_US) {
-        snprintf(s->fs.err, sizeof s->fs.err, "%s: publisher 0 or timestamp out of range", op);
-        return FL_E_INVAL;
-    }
+    int rc = fl__bmstate_check_args(op, sub_id, bm, s->fs.err, sizeof s->fs.err);
+    if (rc < 0)
+        return rc;
     if (strlen(sub_id) > SUB_MAX) {
         snprintf(s->fs.err, sizeof s->fs.err, "%s: sub id longer than %u bytes", op, SUB_MAX);
         return FL_E_INVAL;
@@ -494,9 +197,9 @@ static int rec_log(bmstore_file *s, rd *r)
     if (r->bad || r->at != r->len || pub == 0 || ts > FL_TIME_MAX_US)
         return FL_E_CORRUPT;
     fl_store_bookmark bm = {pub, seq, ts};
-    if (log_verdict(&s->st, sub, &bm) != 2)
+    if (fl__bmstate_log_verdict(&s->st, sub, &bm) != 2)
         return 0; /* salvage may leave a gap that makes a record redundant */
-    return state_log(&s->st, sub, pub, seq, ts);
+    return fl__bmstate_log(&s->st, sub, pub, seq, ts);
 }
 
 static int rec_discard(bmstore_file *s, rd *r)
@@ -506,7 +209,7 @@ static int rec_discard(bmstore_file *s, rd *r)
     uint64_t pub = rd_u(r, 8), seq = rd_u(r, 8);
     if (r->bad || r->at != r->len)
         return FL_E_CORRUPT;
-    state_discard(&s->st, sub, pub, seq);
+    fl__bmstate_discard(&s->st, sub, pub, seq);
     return 0;
 }
 
@@ -517,7 +220,7 @@ static int rec_purge(bmstore_file *s, rd *r)
     rd_sub(r, sub);
     if (r->bad || r->at != r->len || all > 1)
         return FL_E_CORRUPT;
-    state_purge(&s->st, all ? NULL : sub);
+    fl__bmstate_purge(&s->st, all ? NULL : sub);
     return 0;
 }
 
@@ -531,18 +234,14 @@ static int rec_ck_pub(bmstore_file *s, rd *r)
     uint64_t count = rd_u(r, 4);
     if (r->bad || pub == 0 || flags > 3 || (r->len - r->at) != count * CK_ENTRY_SIZE)
         return FL_E_CORRUPT;
-    bm_sub *sub = sub_get(&s->shadow, sub_id);
-    bm_pub *p = sub ? pub_get(sub, pub) : NULL;
+    fl__bm_pub *p = fl__bmstate_pub_get(&s->shadow, sub_id, pub);
     if (p == NULL)
         return FL_E_NOMEM;
     bool fresh = p->len == 0 && !p->has_point;
     if (fresh == !!(flags & CK_FLAG_CONT))
         return FL_E_CORRUPT;
-    if (flags & CK_FLAG_POINT) {
-        p->has_point = true;
-        p->point_seq = p->highest_seen = pseq;
-        p->point_ts = pts;
-    }
+    if (flags & CK_FLAG_POINT)
+        fl__bmstate_set_point(p, pseq, pts);
     for (uint64_t i = 0; i < count; i++) {
         uint64_t seq = rd_u(r, 8);
         int64_t ts = (int64_t)rd_u(r, 8);
@@ -550,7 +249,7 @@ static int rec_ck_pub(bmstore_file *s, rd *r)
         bool first = p->len == 0 && !p->has_point;
         if (disc > 1 || (!first && seq <= p->highest_seen) || (p->len == 0 && disc))
             return FL_E_CORRUPT;
-        int rc = ring_push(p, seq, ts, disc != 0);
+        int rc = fl__bmstate_push(p, seq, ts, disc != 0);
         if (rc < 0)
             return rc;
     }
@@ -566,7 +265,7 @@ static int rec_ck_mark(bmstore_file *s, unsigned type, rd *r)
     if (type == REC_CK_BEGIN) {
         if (r->bad || r->at != r->len)
             return FL_E_CORRUPT;
-        state_free(&s->shadow);
+        fl__bmstate_free(&s->shadow);
         s->in_ck = true;
         s->shadow_id = id;
         s->shadow_pubs = 0;
@@ -579,10 +278,10 @@ static int rec_ck_mark(bmstore_file *s, unsigned type, rd *r)
         return 0; /* the tail of a checkpoint whose start a later prune deleted */
     if (id != s->shadow_id || npubs != s->shadow_pubs) {
         s->in_ck = false; /* incomplete or damaged: keep the state as it is */
-        state_free(&s->shadow);
+        fl__bmstate_free(&s->shadow);
         return FL_E_CORRUPT;
     }
-    state_free(&s->st);
+    fl__bmstate_free(&s->st);
     s->st = s->shadow;
     memset(&s->shadow, 0, sizeof s->shadow);
     s->in_ck = false;
@@ -628,8 +327,8 @@ static int on_record(void *arg, uint64_t recno, unsigned type, const uint8_t *p,
 static void free_store(bmstore_file *s)
 {
     fl__file_store_close(&s->fs);
-    state_free(&s->st);
-    state_free(&s->shadow);
+    fl__bmstate_free(&s->st);
+    fl__bmstate_free(&s->shadow);
     free(s);
 }
 
@@ -648,7 +347,7 @@ static int bf_open(const fl_store_env *env, void **self_out, fl_store_recovery *
         return rc;
     }
     if (s->in_ck) { /* a checkpoint cut short by a crash: ignored */
-        state_free(&s->shadow);
+        fl__bmstate_free(&s->shadow);
         s->in_ck = false;
     }
     *self_out = s;
@@ -664,7 +363,7 @@ static void bf_close(void *self)
 /* ------------------------------------------------------------------ */
 /* prune: checkpoint the state at the head, then delete what it replaces */
 
-static int ck_pub_records(bmstore_file *s, const char *sub, const bm_pub *p, uint64_t *nrec)
+static int ck_pub_records(bmstore_file *s, const char *sub, const fl__bm_pub *p, uint64_t *nrec)
 {
     size_t done = 0;
     do {
@@ -680,7 +379,7 @@ static int ck_pub_records(bmstore_file *s, const char *sub, const bm_pub *p, uin
         rc = rc ? rc : fl_buf_append_u64(b, (uint64_t)(p->has_point ? p->point_ts : 0));
         rc = rc ? rc : fl_buf_append_u32(b, (uint32_t)n);
         for (size_t i = 0; rc == 0 && i < n; i++) {
-            const bm_entry *e = ent(p, done + i);
+            const fl__bm_entry *e = fl__bmstate_entry(p, done + i);
             rc = fl_buf_append_u64(b, e->seq);
             rc = rc ? rc : fl_buf_append_u64(b, (uint64_t)e->ts_us);
             rc = rc ? rc : fl_buf_append_u8(b, e->discarded ? 1 : 0);
@@ -707,7 +406,7 @@ static int write_checkpoint(bmstore_file *s, uint64_t *begin_recno)
     uint64_t start = s->bytes_since_ck;
     rc = append_rec(s, REC_CK_BEGIN, "checkpoint");
     for (size_t i = 0; rc == 0 && i < s->st.nsubs; i++) {
-        const bm_sub *sub = &s->st.subs[i];
+        const fl__bm_sub *sub = &s->st.subs[i];
         for (size_t j = 0; rc == 0 && j < sub->npubs; j++)
             rc = ck_pub_records(s, sub->id, &sub->pubs[j], &nrec);
     }
@@ -760,7 +459,7 @@ static int bf_log(void *self, const char *sub_id, const fl_store_bookmark *bm)
     int rc = check_args(s, "log", sub_id, bm);
     if (rc < 0)
         return rc;
-    int v = log_verdict(&s->st, sub_id, bm);
+    int v = fl__bmstate_log_verdict(&s->st, sub_id, bm);
     if (v != 2)
         return v;
     rc = encode_bm(&s->fs.scratch, sub_id, bm, true);
@@ -769,7 +468,7 @@ static int bf_log(void *self, const char *sub_id, const fl_store_bookmark *bm)
     rc = append_rec(s, REC_LOG, "log");
     if (rc < 0)
         return rc;
-    rc = state_log(&s->st, sub_id, bm->publisher, bm->sequence, bm->ts_us);
+    rc = fl__bmstate_log(&s->st, sub_id, bm->publisher, bm->sequence, bm->ts_us);
     if (rc < 0)
         snprintf(s->fs.err, sizeof s->fs.err, "bmstore file: log: %s", fl_strerror(rc));
     return rc;
@@ -783,8 +482,7 @@ static int bf_discard(void *self, const char *sub_id, const fl_store_bookmark *b
     int rc = check_args(s, "discard", sub_id, bm);
     if (rc < 0)
         return rc;
-    bm_pub *p = NULL;
-    if (discard_target(&s->st, sub_id, bm->publisher, bm->sequence, &p) == NULL)
+    if (!fl__bmstate_discard_changes(&s->st, sub_id, bm->publisher, bm->sequence))
         return 0;
     rc = encode_bm(&s->fs.scratch, sub_id, bm, false);
     if (rc < 0)
@@ -792,7 +490,7 @@ static int bf_discard(void *self, const char *sub_id, const fl_store_bookmark *b
     rc = append_rec(s, REC_DISCARD, "discard");
     if (rc < 0)
         return rc;
-    state_discard(&s->st, sub_id, bm->publisher, bm->sequence);
+    fl__bmstate_discard(&s->st, sub_id, bm->publisher, bm->sequence);
     maybe_prune(s);
     return s->fs.poison;
 }
@@ -803,24 +501,10 @@ static int bf_is_discarded(void *self, const char *sub_id, const fl_store_bookma
     int rc = check_args(s, "is_discarded", sub_id, bm);
     if (rc < 0)
         return rc;
-    const bm_sub *sub = sub_find(&s->st, sub_id);
-    const bm_pub *p = sub ? pub_find(sub, bm->publisher) : NULL;
-    if (!p || bm->sequence > p->highest_seen)
-        return 0;
-    return lookup_is_dup(p, bm->sequence);
+    return fl__bmstate_is_discarded(&s->st, sub_id, bm);
 }
 
-static int append_text(char *buf, size_t cap, size_t *len, const char *text, size_t n)
-{
-    if (n >= cap - *len)
-        return FL_E_OVERFLOW;
-    memcpy(buf + *len, text, n);
-    *len += n;
-    buf[*len] = '\0';
-    return 0;
-}
-
-/* Byte for byte the memory store's resume point (bmstore_mem.c). */
+/* Byte for byte the memory store's resume point (bmstate.h). */
 static int bf_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
 {
     bmstore_file *s = self;
@@ -828,32 +512,7 @@ static int bf_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
         snprintf(s->fs.err, sizeof s->fs.err, "most_recent: NULL sub id or buffer");
         return FL_E_INVAL;
     }
-    if (cap == 0)
-        return FL_E_OVERFLOW;
-    buf[0] = '\0';
-    size_t len = 0;
-    const bm_sub *sub = sub_find(&s->st, sub_id);
-    for (size_t i = 0; sub && i < sub->npubs; i++)
-        if (!sub->pubs[i].has_point)
-            sub = NULL; /* an unprocessed first message pins the sub to EPOCH */
-    if (!sub || sub->npubs == 0)
-        return append_text(buf, cap, &len, "0", 1) ? FL_E_OVERFLOW : 1;
-    for (size_t i = 0; i < sub->npubs; i++) {
-        const bm_pub *p = &sub->pubs[i];
-        fl_bookmark b =
-            fl_bookmark_exact(p->id, p->point_seq, p->point_ts < 0 ? FL_BM_NO_TS : p->point_ts);
-        char text[FL_BOOKMARK_MAX_TEXT + 1];
-        size_t n = 0;
-        if (i)
-            text[n++] = ',';
-        int w = fl_bookmark_format(&b, text + n, sizeof text - n);
-        if (w < 0)
-            return w; /* log validated publisher and timestamp: not reached */
-        n += (size_t)w;
-        if (append_text(buf, cap, &len, text, n))
-            return FL_E_OVERFLOW;
-    }
-    return (int)len;
+    return fl__bmstate_most_recent(&s->st, sub_id, buf, cap);
 }
 
 static int bf_persisted(void *self, const char *sub_id, const fl_store_bookmark *bm)
@@ -871,7 +530,7 @@ static int bf_purge(void *self, const char *sub_id)
         return s->fs.poison;
     if (sub_id && strlen(sub_id) > SUB_MAX)
         return 0; /* log never accepted such a sub id: nothing to forget */
-    if (sub_id ? sub_find(&s->st, sub_id) == NULL : s->st.nsubs == 0)
+    if (sub_id ? fl__bmstate_sub_find(&s->st, sub_id) == NULL : s->st.nsubs == 0)
         return 0;
     fl_buf_clear(&s->fs.scratch);
     int rc = fl_buf_append_u8(&s->fs.scratch, sub_id ? 0 : 1);
@@ -879,7 +538,7 @@ static int bf_purge(void *self, const char *sub_id)
     rc = rc ? rc : append_rec(s, REC_PURGE, "purge");
     if (rc < 0)
         return rc;
-    state_purge(&s->st, sub_id);
+    fl__bmstate_purge(&s->st, sub_id);
     return 0;
 }
 
