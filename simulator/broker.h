@@ -48,28 +48,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker_policy.h"
 #include "faultline/record.h"
 #include "faultline/runtime.h"
 #include "journal.h"
 
 typedef struct sim_broker sim_broker;
 typedef struct sim_node sim_node;
-
-typedef enum sim_expired_policy {
-    SIM_EXPIRED_NOW = 0, /* silently start at the end (default, as AMPS) */
-    SIM_EXPIRED_ERROR,   /* failed subscribe ack, reason bookmark_expired */
-    SIM_EXPIRED_OLDEST,  /* start at the oldest retained record */
-} sim_expired_policy;
-
-typedef enum sim_dup_logon {
-    SIM_DUP_LOGON_REFUSE = 0, /* the second logon is refused (name_in_use) */
-    SIM_DUP_LOGON_REPLACE,    /* the first session is closed, the second wins */
-} sim_dup_logon;
-
-typedef enum sim_repl_mode {
-    SIM_REPL_SYNC = 0, /* persisted acks wait for the peer's durable write */
-    SIM_REPL_ASYNC,    /* sent `lag` after the local write is durable */
-} sim_repl_mode;
 
 typedef struct sim_broker_topic {
     const char *name;

@@ -137,7 +137,7 @@ typedef struct rn_broker {
     rn_ledger ledger;
     sim_run *run;
     size_t idx;
-    const sim_broker *cfg;
+    const sim_broker_spec *cfg;
     sim_node *node;
     void *b;   /* the instance (runner_broker.h); NULL while down */
     bool gone; /* failed over for good */

@@ -1036,21 +1036,21 @@ void rn_app_restart(sim_run *r, rn_app *a)
 
 /* --- glue to the simulated broker (runner_broker.h) --- */
 
-static void broker_event(void *arg, int ev, const char *client, uint64_t value)
+static void broker_event(void *arg, sim_broker_event ev, const char *client, uint64_t value)
 {
     rn_broker *b = arg;
     sim_run *r = b->run;
     switch (ev) {
-    case RN_BEV_JOURNAL_WRITE:
+    case SIM_BROKER_EV_JOURNAL_WRITE:
         rn_trigger(r, SIM_EVENT_JOURNAL_WRITE, SIM_TARGET_BROKER, b->idx);
         break;
-    case RN_BEV_JOURNAL_SYNC:
+    case SIM_BROKER_EV_JOURNAL_SYNC:
         rn_trigger(r, SIM_EVENT_JOURNAL_SYNC, SIM_TARGET_BROKER, b->idx);
         break;
-    case RN_BEV_LOGON:
+    case SIM_BROKER_EV_LOGON:
         rn_trigger(r, SIM_EVENT_LOGON, SIM_TARGET_BROKER, b->idx);
         break;
-    case RN_BEV_REPLICATION:
+    case SIM_BROKER_EV_REPLICATION:
         rn_trigger(r, SIM_EVENT_REPLICATION, SIM_TARGET_BROKER, b->idx);
         break;
     default:
@@ -1060,57 +1060,13 @@ static void broker_event(void *arg, int ev, const char *client, uint64_t value)
 
 static int broker_glue_start(sim_run *r, rn_broker *b, char *err, size_t cap)
 {
-    const sim_broker *c = b->cfg;
-    size_t nt = c->ntopics, nr = c->nreplicate_to, nc = c->ncredentials;
-    const char **topics = calloc(nt + 1, sizeof *topics);
-    bool *journaled = calloc(nt + 1, sizeof *journaled);
-    rn_broker_replica *reps = calloc(nr + 1, sizeof *reps);
-    const char **cc = calloc(nc + 1, sizeof *cc);
-    const char **cp = calloc(nc + 1, sizeof *cp);
-    int rc = FL_E_NOMEM;
-    if (!topics || !journaled || !reps || !cc || !cp)
-        goto out;
-    for (size_t i = 0; i < nt; i++) {
-        topics[i] = c->topics[i].name;
-        journaled[i] = c->topics[i].journal;
+    rn_broker_config bc;
+    int rc = rn_broker_config_init(&bc, r->sc, b->cfg);
+    if (rc == 0) {
+        bc.cfg.journal_dir = RN_JOURNAL_DIR;
+        rc = rn_broker_new(b->node, &bc.cfg, broker_event, b, &b->b, err, cap);
     }
-    for (size_t i = 0; i < nr; i++)
-        reps[i] = (rn_broker_replica){r->sc->brokers[c->replicate_to[i].broker].name,
-                                      c->replicate_to[i].mode == SIM_REPL_SYNC,
-                                      c->replicate_to[i].lag_us};
-    for (size_t i = 0; i < nc; i++) {
-        cc[i] = r->sc->clients[c->credentials[i].client].name;
-        cp[i] = c->credentials[i].password;
-    }
-    rn_broker_spec spec = {
-        .name = c->name,
-        .topics = topics,
-        .journaled = journaled,
-        .ntopics = nt,
-        .segment_size = c->journal.segment_size,
-        .segment_age_us = c->journal.segment_age_us,
-        .retention_us = c->journal.has_retention ? c->journal.retention_us : 0,
-        .sync_interval_us = c->journal.sync_interval_us,
-        .recovery = sim_scenario_enum_name(SIM_ENUM_RECOVERY, (int)c->journal.recovery),
-        .ack_interval_us = c->ack_interval_us,
-        .heartbeat_us = c->heartbeat_us,
-        .expired_bookmark = sim_scenario_enum_name(SIM_ENUM_EXPIRED, (int)c->expired_bookmark),
-        .replicas = reps,
-        .nreplicas = nr,
-        .has_credentials = c->has_credentials,
-        .cred_clients = cc,
-        .cred_passwords = cp,
-        .ncredentials = nc,
-        .duplicate_logon_replace = c->duplicate_logon == SIM_DUP_LOGON_REPLACE,
-        .journal_dir = RN_JOURNAL_DIR,
-    };
-    rc = rn_broker_new(b->node, &spec, broker_event, b, &b->b, err, cap);
-out:
-    free(topics);
-    free(journaled);
-    free(reps);
-    free(cc);
-    free(cp);
+    rn_broker_config_release(&bc);
     return rc;
 }
 

@@ -1,34 +1,77 @@
-/* The runner's glue to the simulated broker: rn_broker_spec (plain values,
- * enums by name) -> sim_broker_config, and thin wrappers for the calls the
- * runner makes. See runner_broker.h for why this is a file of its own.
+/* The runner's glue to the simulated broker: a scenario's broker ->
+ * sim_broker_config, and thin wrappers for the calls the runner makes (see
+ * runner_broker.h).
  */
 #include "runner_broker.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
 #include "faultline/error.h"
 #include "journal.h"
 
-static fl_recovery_mode recovery_of(const char *s)
+static fl_recovery_mode recovery_of(sim_recovery_mode m)
 {
-    if (s && strcmp(s, "strict") == 0)
+    switch (m) {
+    case SIM_RECOVERY_STRICT:
         return FL_RECOVERY_STRICT;
-    if (s && strcmp(s, "tolerate_torn_tail") == 0)
+    case SIM_RECOVERY_TOLERATE_TORN_TAIL:
         return FL_RECOVERY_TOLERATE_TORN_TAIL;
-    if (s && strcmp(s, "salvage") == 0)
+    case SIM_RECOVERY_SALVAGE:
         return FL_RECOVERY_SALVAGE;
+    case SIM_RECOVERY_POINT_IN_TIME:
+        break;
+    }
     return FL_RECOVERY_POINT_IN_TIME;
 }
 
-static sim_expired_policy expired_of(const char *s)
+int rn_broker_config_init(rn_broker_config *out, const sim_scenario *sc, const sim_broker_spec *b)
 {
-    if (s && strcmp(s, "error") == 0)
-        return SIM_EXPIRED_ERROR;
-    if (s && strcmp(s, "oldest") == 0)
-        return SIM_EXPIRED_OLDEST;
-    return SIM_EXPIRED_NOW;
+    size_t nt = b->ntopics, nr = b->nreplicate_to, nc = b->ncredentials;
+    sim_broker_config init = SIM_BROKER_CONFIG_INIT;
+    *out = (rn_broker_config){init, calloc(nt + 1, sizeof *out->topics),
+                              calloc(nr + 1, sizeof *out->replicas),
+                              calloc(nc + 1, sizeof *out->credentials)};
+    if (!out->topics || !out->replicas || !out->credentials)
+        return FL_E_NOMEM;
+    for (size_t i = 0; i < nt; i++)
+        out->topics[i] = (sim_broker_topic){b->topics[i].name, b->topics[i].journal};
+    for (size_t i = 0; i < nr; i++) {
+        const sim_replica *r = &b->replicate_to[i];
+        out->replicas[i] = (sim_broker_replica){sc->brokers[r->broker].name, r->mode, r->lag_us};
+    }
+    for (size_t i = 0; i < nc; i++)
+        out->credentials[i] = (sim_broker_credential){sc->clients[b->credentials[i].client].name,
+                                                      b->credentials[i].password};
+    sim_broker_config *c = &out->cfg;
+    c->name = b->name;
+    c->topics = out->topics;
+    c->ntopics = nt;
+    c->segment_size = b->journal.segment_size;
+    c->segment_age_us = b->journal.segment_age_us;
+    c->retention_us = b->journal.has_retention ? b->journal.retention_us : 0;
+    c->sync_interval_us = b->journal.sync_interval_us;
+    c->recovery = recovery_of(b->journal.recovery);
+    c->ack_interval_us = b->ack_interval_us;
+    c->heartbeat_us = b->heartbeat_us;
+    c->expired_bookmark = b->expired_bookmark;
+    c->replicate_to = out->replicas;
+    c->nreplicas = nr;
+    c->has_credentials = b->has_credentials;
+    c->credentials = out->credentials;
+    c->ncredentials = nc;
+    c->duplicate_logon = b->duplicate_logon;
+    return 0;
+}
+
+void rn_broker_config_release(rn_broker_config *c)
+{
+    free(c->topics);
+    free(c->replicas);
+    free(c->credentials);
+    c->topics = NULL;
+    c->replicas = NULL;
+    c->credentials = NULL;
 }
 
 typedef struct glue_obs {
@@ -73,31 +116,8 @@ static void on_event(void *arg, sim_broker_event ev, const char *client, uint64_
     glue_obs *o = arg;
     if (ev == SIM_BROKER_EV_JOURNAL_WRITE)
         journaled(o, value);
-    if (!o->fn)
-        return;
-    int e = 0;
-    switch (ev) {
-    case SIM_BROKER_EV_JOURNAL_WRITE:
-        e = RN_BEV_JOURNAL_WRITE;
-        break;
-    case SIM_BROKER_EV_JOURNAL_SYNC:
-        e = RN_BEV_JOURNAL_SYNC;
-        break;
-    case SIM_BROKER_EV_PERSISTED_ACK:
-        e = RN_BEV_PERSISTED_ACK;
-        break;
-    case SIM_BROKER_EV_DELIVERY:
-        e = RN_BEV_DELIVERY;
-        break;
-    case SIM_BROKER_EV_LOGON:
-        e = RN_BEV_LOGON;
-        break;
-    case SIM_BROKER_EV_REPLICATION:
-        e = RN_BEV_REPLICATION;
-        break;
-    }
-    if (e)
-        o->fn(o->arg, e, client, value);
+    if (o->fn)
+        o->fn(o->arg, ev, client, value);
 }
 
 /* The instance and its observer record travel together. */
@@ -106,53 +126,19 @@ typedef struct glue {
     glue_obs obs;
 } glue;
 
-int rn_broker_new(sim_node *node, const rn_broker_spec *spec, rn_broker_event_fn fn, void *arg,
+int rn_broker_new(sim_node *node, const sim_broker_config *cfg, rn_broker_event_fn fn, void *arg,
                   void **out, char *err, size_t errcap)
 {
-    size_t nt = spec->ntopics, nr = spec->nreplicas, nc = spec->ncredentials;
-    sim_broker_topic *topics = calloc(nt + 1, sizeof *topics);
-    sim_broker_replica *reps = calloc(nr + 1, sizeof *reps);
-    sim_broker_credential *creds = calloc(nc + 1, sizeof *creds);
     glue *g = calloc(1, sizeof *g);
-    int rc = FL_E_NOMEM;
-    if (!topics || !reps || !creds || !g)
-        goto out;
-    for (size_t i = 0; i < nt; i++)
-        topics[i] = (sim_broker_topic){spec->topics[i], spec->journaled[i]};
-    for (size_t i = 0; i < nr; i++)
-        reps[i] = (sim_broker_replica){spec->replicas[i].peer,
-                                       spec->replicas[i].sync ? SIM_REPL_SYNC : SIM_REPL_ASYNC,
-                                       spec->replicas[i].lag_us};
-    for (size_t i = 0; i < nc; i++)
-        creds[i] = (sim_broker_credential){spec->cred_clients[i], spec->cred_passwords[i]};
-    sim_broker_config cfg = SIM_BROKER_CONFIG_INIT;
-    cfg.name = spec->name;
-    cfg.topics = topics;
-    cfg.ntopics = nt;
-    cfg.segment_size = spec->segment_size;
-    cfg.segment_age_us = spec->segment_age_us;
-    cfg.retention_us = spec->retention_us;
-    cfg.sync_interval_us = spec->sync_interval_us;
-    cfg.recovery = recovery_of(spec->recovery);
-    cfg.ack_interval_us = spec->ack_interval_us;
-    cfg.heartbeat_us = spec->heartbeat_us;
-    cfg.expired_bookmark = expired_of(spec->expired_bookmark);
-    cfg.replicate_to = reps;
-    cfg.nreplicas = nr;
-    cfg.has_credentials = spec->has_credentials;
-    cfg.credentials = creds;
-    cfg.ncredentials = nc;
-    cfg.duplicate_logon =
-        spec->duplicate_logon_replace ? SIM_DUP_LOGON_REPLACE : SIM_DUP_LOGON_REFUSE;
-    if (spec->journal_dir)
-        cfg.journal_dir = spec->journal_dir;
+    if (!g)
+        return FL_E_NOMEM;
     g->obs = (glue_obs){fn, arg, NULL, NULL, NULL};
-    rc = sim_broker_new(sim_node_runtime(node), &cfg, &g->b, err, errcap);
+    int rc = sim_broker_new(sim_node_runtime(node), cfg, &g->b, err, errcap);
     if (rc != 0)
         goto out;
     g->obs.b = g->b;
     sim_broker_set_observer(g->b, on_event, &g->obs);
-    rc = sim_broker_listen_sim(g->b, node, spec->name);
+    rc = sim_broker_listen_sim(g->b, node, cfg->name);
     if (rc != 0) {
         sim_broker_free(g->b);
         goto out;
@@ -161,9 +147,6 @@ int rn_broker_new(sim_node *node, const rn_broker_spec *spec, rn_broker_event_fn
     g = NULL;
 out:
     free(g);
-    free(topics);
-    free(reps);
-    free(creds);
     return rc;
 }
 

@@ -1,8 +1,8 @@
-/* The runner's glue to the simulated broker (broker.h), in a translation
- * unit of its own so that the broker's configuration types and the
- * scenario's (scenario.h) never meet: the runner describes an instance with
- * plain values and names (rn_broker_spec) and holds the instance as an
- * opaque pointer. Internal to the runner.
+/* The runner's glue to the simulated broker (broker.h): a scenario's broker
+ * (scenario.h) as the broker's configuration, and thin wrappers for the
+ * calls the runner makes on an instance, which it holds as an opaque
+ * pointer. Internal to the runner (and `faultline serve`, which reads its
+ * config file with the scenario loader).
  */
 #ifndef SIM_RUNNER_BROKER_H
 #define SIM_RUNNER_BROKER_H
@@ -11,57 +11,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker.h"
 #include "faultline/runtime.h"
+#include "scenario.h"
 #include "sim.h"
 
-/* One replication target. */
-typedef struct rn_broker_replica {
-    const char *peer; /* the peer instance's name */
-    bool sync;
-    uint64_t lag_us;
-} rn_broker_replica;
+/* A scenario's broker as the broker's configuration: `cfg` points into the
+ * arrays here and borrows every string from the scenario. */
+typedef struct rn_broker_config {
+    sim_broker_config cfg;
+    sim_broker_topic *topics;
+    sim_broker_replica *replicas;
+    sim_broker_credential *credentials;
+} rn_broker_config;
 
-/* One broker instance, described with plain values; enums by their
- * scenario-format names. Everything is borrowed for rn_broker_new. */
-typedef struct rn_broker_spec {
-    const char *name;
-    const char *const *topics; /* topic names */
-    const bool *journaled;     /* per topic */
-    size_t ntopics;
-    uint64_t segment_size;
-    uint64_t segment_age_us;
-    uint64_t retention_us; /* 0: none */
-    uint64_t sync_interval_us;
-    const char *recovery; /* "strict", "tolerate_torn_tail", "point_in_time", "salvage" */
-    uint64_t ack_interval_us;
-    uint64_t heartbeat_us;
-    const char *expired_bookmark; /* "error", "now", "oldest" */
-    const rn_broker_replica *replicas;
-    size_t nreplicas;
-    bool has_credentials;
-    const char *const *cred_clients;
-    const char *const *cred_passwords;
-    size_t ncredentials;
-    bool duplicate_logon_replace;
-    const char *journal_dir;
-} rn_broker_spec;
+/* Fill *out with broker `b` of `sc` over SIM_BROKER_CONFIG_INIT: every key
+ * of the scenario's broker object except `down` (the runner's business);
+ * journal_dir and the model knobs keep their defaults. 0 or FL_E_NOMEM;
+ * release *out with rn_broker_config_release either way. */
+int rn_broker_config_init(rn_broker_config *out, const sim_scenario *sc, const sim_broker_spec *b);
 
-/* Broker events for the trigger engine. */
-enum {
-    RN_BEV_JOURNAL_WRITE = 1,
-    RN_BEV_JOURNAL_SYNC,
-    RN_BEV_PERSISTED_ACK,
-    RN_BEV_DELIVERY,
-    RN_BEV_LOGON,
-    RN_BEV_REPLICATION,
-};
+/* Free the arrays of rn_broker_config_init. */
+void rn_broker_config_release(rn_broker_config *c);
 
-typedef void (*rn_broker_event_fn)(void *arg, int ev, const char *client, uint64_t value);
+typedef void (*rn_broker_event_fn)(void *arg, sim_broker_event ev, const char *client,
+                                   uint64_t value);
 
 /* Create the instance on the node's current runtime (recovering its
- * journal), listen under spec->name and install the observer. 0 or a code
- * of sim_broker_new / sim_listen (detail in err). */
-int rn_broker_new(sim_node *node, const rn_broker_spec *spec, rn_broker_event_fn fn, void *arg,
+ * journal), listen under cfg->name and install the observer (events as
+ * sim_broker_observer_fn). cfg is borrowed for the call. 0 or a code of
+ * sim_broker_new / sim_listen (detail in err). */
+int rn_broker_new(sim_node *node, const sim_broker_config *cfg, rn_broker_event_fn fn, void *arg,
                   void **out, char *err, size_t errcap);
 
 /* Free after a crash (no teardown logic) / in an orderly way. NULL no-op. */

@@ -865,7 +865,7 @@ static int collect_names(ctx *c, json_t *obj, const char *what, const char ***ou
 /* ------------------------------------------------------------------ */
 /* brokers                                                              */
 
-static int parse_topics(ctx *c, json_t *b, sim_broker *br)
+static int parse_topics(ctx *c, json_t *b, sim_broker_spec *br)
 {
     json_t *topics;
     TRY(member_object(c, b, "topics", &topics));
@@ -929,7 +929,7 @@ static int parse_journal(ctx *c, json_t *b, sim_journal_cfg *j)
     return 0;
 }
 
-static int parse_replica(ctx *c, json_t *r, size_t self, sim_broker *br, size_t idx)
+static int parse_replica(ctx *c, json_t *r, size_t self, sim_broker_spec *br, size_t idx)
 {
     sim_replica *rep = &br->replicate_to[idx];
     TRY(value_object(c, r));
@@ -956,7 +956,7 @@ static int parse_replica(ctx *c, json_t *r, size_t self, sim_broker *br, size_t 
     return 0;
 }
 
-static int parse_replicate_to(ctx *c, json_t *b, size_t self, sim_broker *br)
+static int parse_replicate_to(ctx *c, json_t *b, size_t self, sim_broker_spec *br)
 {
     json_t *a;
     TRY(member_array(c, b, "replicate_to", &a));
@@ -975,7 +975,7 @@ static int parse_replicate_to(ctx *c, json_t *b, size_t self, sim_broker *br)
     return 0;
 }
 
-static int parse_credentials(ctx *c, json_t *b, sim_broker *br)
+static int parse_credentials(ctx *c, json_t *b, sim_broker_spec *br)
 {
     json_t *o;
     TRY(member_object(c, b, "credentials", &o));
@@ -1014,7 +1014,7 @@ static int parse_credentials(ctx *c, json_t *b, sim_broker *br)
     return 0;
 }
 
-static void broker_defaults(sim_broker *br)
+static void broker_defaults(sim_broker_spec *br)
 {
     br->journal.segment_size = 64ull * 1024 * 1024;
     br->journal.segment_age_us = 3600ull * SIM_US_PER_S;
@@ -1030,7 +1030,7 @@ static void broker_defaults(sim_broker *br)
 
 static int parse_broker(ctx *c, json_t *b, size_t self)
 {
-    sim_broker *br = &c->sc->brokers[self];
+    sim_broker_spec *br = &c->sc->brokers[self];
     broker_defaults(br);
     TRY(value_object(c, b));
     TRY(check_keys(c, b, broker_keys, COUNT(broker_keys)));
@@ -1505,7 +1505,7 @@ static bool has_file_store(const sim_store_cfg *s)
     return s->type == SIM_STORE_FILE || s->type == SIM_STORE_SQLITE || s->type == SIM_STORE_PLUGIN;
 }
 
-static bool broker_journals(const sim_broker *b)
+static bool broker_journals(const sim_broker_spec *b)
 {
     for (size_t i = 0; i < b->ntopics; i++)
         if (b->topics[i].journal)
@@ -1624,7 +1624,7 @@ static int check_event_possible(ctx *c, sim_fault *f)
                         event_names[e], cl->name, why);
         return 0;
     }
-    const sim_broker *br = &c->sc->brokers[f->on_index];
+    const sim_broker_spec *br = &c->sc->brokers[f->on_index];
     if ((e == SIM_EVENT_JOURNAL_WRITE || e == SIM_EVENT_JOURNAL_SYNC) && !broker_journals(br))
         why = why_journal;
     if (e == SIM_EVENT_REPLICATION && br->nreplicate_to == 0)
@@ -2133,7 +2133,7 @@ static int parse_names(ctx *c, json_t *root, json_t **brokers, json_t **clients)
                     c->cnames[i]);
     }
     pop(c);
-    TRY(xcalloc(c, sc->nbrokers, sizeof(sim_broker), &sc->brokers));
+    TRY(xcalloc(c, sc->nbrokers, sizeof(sim_broker_spec), &sc->brokers));
     for (size_t i = 0; i < sc->nbrokers; i++)
         TRY(dup(c, c->bnames[i], &sc->brokers[i].name));
     TRY(xcalloc(c, sc->nclients, sizeof(sim_client), &sc->clients));
@@ -2279,7 +2279,7 @@ static void free_client(sim_client *cl)
     free(cl->flush);
 }
 
-static void free_broker(sim_broker *b)
+static void free_broker(sim_broker_spec *b)
 {
     free(b->name);
     for (size_t i = 0; i < b->ntopics; i++)
@@ -2365,7 +2365,7 @@ static json_t *jint(uint64_t v)
     return json_integer((json_int_t)v);
 }
 
-static json_t *broker_to_json(jb *j, const sim_scenario *sc, const sim_broker *b)
+static json_t *broker_to_json(jb *j, const sim_scenario *sc, const sim_broker_spec *b)
 {
     json_t *o = json_object();
     json_t *topics = json_object();

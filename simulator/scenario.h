@@ -19,6 +19,7 @@
 #ifndef SIM_SCENARIO_H
 #define SIM_SCENARIO_H
 
+#include "broker_policy.h"
 #include "units.h"
 
 #include <jansson.h>
@@ -26,7 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --- enums (each has a name table: sim_scenario_enum_name()) --- */
+/* --- enums (each has a name table: sim_scenario_enum_name(); the broker
+ * policies sim_expired_policy, sim_repl_mode and sim_dup_logon are in
+ * broker_policy.h) --- */
 
 typedef enum sim_recovery_mode {
     SIM_RECOVERY_STRICT,
@@ -34,22 +37,6 @@ typedef enum sim_recovery_mode {
     SIM_RECOVERY_POINT_IN_TIME,
     SIM_RECOVERY_SALVAGE,
 } sim_recovery_mode;
-
-typedef enum sim_expired_policy {
-    SIM_EXPIRED_ERROR,
-    SIM_EXPIRED_NOW,
-    SIM_EXPIRED_OLDEST,
-} sim_expired_policy;
-
-typedef enum sim_repl_mode {
-    SIM_REPL_SYNC,
-    SIM_REPL_ASYNC,
-} sim_repl_mode;
-
-typedef enum sim_dup_logon {
-    SIM_DUP_LOGON_REFUSE,
-    SIM_DUP_LOGON_REPLACE,
-} sim_dup_logon;
 
 typedef enum sim_store_type {
     SIM_STORE_NONE, /* publish store only */
@@ -211,7 +198,7 @@ typedef struct sim_credential {
     char *password;
 } sim_credential;
 
-typedef struct sim_broker {
+typedef struct sim_broker_spec {
     char *name;
     sim_topic *topics; /* sorted by name */
     size_t ntopics;
@@ -226,7 +213,7 @@ typedef struct sim_broker {
     size_t ncredentials;
     sim_dup_logon duplicate_logon; /* default refuse */
     bool down;                     /* default false */
-} sim_broker;
+} sim_broker_spec;
 
 /* --- clients --- */
 
@@ -385,7 +372,7 @@ typedef struct sim_scenario {
     uint64_t seed;         /* default 1 */
     int64_t start_unix_us; /* default 2020-01-01T00:00:00Z */
     uint64_t duration_us;
-    sim_broker *brokers; /* sorted by name, >= 1 */
+    sim_broker_spec *brokers; /* sorted by name, >= 1 */
     size_t nbrokers;
     sim_client *clients; /* sorted by name, >= 1 */
     size_t nclients;

@@ -143,9 +143,7 @@ struct server {
     const fl_runtime *in; /* the libevent runtime's seam */
     serve_opts o;
     sim_serve_config *cfgfile;
-    rn_broker_spec spec;
     sim_broker_topic *topics;
-    sim_broker_credential *creds;
     char token[2 * ADMIN_TOKEN_BYTES + 1];
     FILE *trace;
     /* the instance */
@@ -598,69 +596,34 @@ static void srt_kill(srt *w)
 /* ------------------------------------------------------------------ */
 /* the instance                                                         */
 
-static fl_recovery_mode recovery_of(const char *r)
-{
-    if (r && strcmp(r, "strict") == 0)
-        return FL_RECOVERY_STRICT;
-    if (r && strcmp(r, "tolerate_torn_tail") == 0)
-        return FL_RECOVERY_TOLERATE_TORN_TAIL;
-    if (r && strcmp(r, "salvage") == 0)
-        return FL_RECOVERY_SALVAGE;
-    return FL_RECOVERY_POINT_IN_TIME;
-}
-
-static sim_expired_policy expired_of(const char *e)
-{
-    if (e && strcmp(e, "error") == 0)
-        return SIM_EXPIRED_ERROR;
-    if (e && strcmp(e, "oldest") == 0)
-        return SIM_EXPIRED_OLDEST;
-    return SIM_EXPIRED_NOW;
-}
-
-/* The broker config: the file's broker (or the defaults) plus --topic
- * topics, journaled. Arrays live in the server until exit. */
+/* The broker config: the file's broker (or the defaults, named "serve")
+ * plus --topic topics, journaled; its replicate_to is not served. The topic
+ * array lives in the server until exit. */
 static int build_config(server *s, sim_broker_config *cfg)
 {
     sim_broker_config init = SIM_BROKER_CONFIG_INIT;
-    *cfg = init;
-    const rn_broker_spec *sp = s->cfgfile ? sim_serve_config_spec(s->cfgfile) : NULL;
-    size_t nt = (sp ? sp->ntopics : 0) + s->o.ntopics, nc = sp ? sp->ncredentials : 0;
+    const sim_broker_config *fc = s->cfgfile ? sim_serve_config_broker(s->cfgfile) : NULL;
+    size_t nft = fc ? fc->ntopics : 0, nt = nft + s->o.ntopics;
     if (!s->topics) {
         s->topics = calloc(nt + 1, sizeof *s->topics);
-        s->creds = calloc(nc + 1, sizeof *s->creds);
-        if (!s->topics || !s->creds)
+        if (!s->topics)
             return FL_E_NOMEM;
-        for (size_t i = 0; sp && i < sp->ntopics; i++)
-            s->topics[i] = (sim_broker_topic){sp->topics[i], sp->journaled[i]};
+        for (size_t i = 0; i < nft; i++)
+            s->topics[i] = fc->topics[i];
         for (size_t i = 0; i < s->o.ntopics; i++)
-            s->topics[nt - s->o.ntopics + i] = (sim_broker_topic){s->o.topics[i], true};
-        for (size_t i = 0; i < nc; i++)
-            s->creds[i] = (sim_broker_credential){sp->cred_clients[i], sp->cred_passwords[i]};
+            s->topics[nft + i] = (sim_broker_topic){s->o.topics[i], true};
     }
-    cfg->name = "serve";
+    *cfg = fc ? *fc : init;
+    if (!fc)
+        cfg->name = "serve";
     cfg->topics = s->topics;
     cfg->ntopics = nt;
+    cfg->replicate_to = NULL;
+    cfg->nreplicas = 0;
     cfg->journal_dir = JOURNAL_DIR;
     cfg->trace_messages = s->trace != NULL;
     if (s->o.max_frame)
         cfg->max_frame = (uint32_t)s->o.max_frame;
-    if (!sp)
-        return 0;
-    cfg->name = sp->name;
-    cfg->segment_size = sp->segment_size;
-    cfg->segment_age_us = sp->segment_age_us;
-    cfg->retention_us = sp->retention_us;
-    cfg->sync_interval_us = sp->sync_interval_us;
-    cfg->recovery = recovery_of(sp->recovery);
-    cfg->ack_interval_us = sp->ack_interval_us;
-    cfg->heartbeat_us = sp->heartbeat_us;
-    cfg->expired_bookmark = expired_of(sp->expired_bookmark);
-    cfg->has_credentials = sp->has_credentials;
-    cfg->credentials = s->creds;
-    cfg->ncredentials = nc;
-    cfg->duplicate_logon =
-        sp->duplicate_logon_replace ? SIM_DUP_LOGON_REPLACE : SIM_DUP_LOGON_REFUSE;
     return 0;
 }
 
@@ -1408,10 +1371,10 @@ static int serve_setup(server *s, char *err, size_t cap)
     }
     s->in = fl_rt_libevent_runtime(s->le);
     make_token(s);
-    const rn_broker_spec *sp = s->cfgfile ? sim_serve_config_spec(s->cfgfile) : NULL;
-    for (size_t i = 0; sp && i < sp->nreplicas; i++)
+    const sim_broker_config *fc = s->cfgfile ? sim_serve_config_broker(s->cfgfile) : NULL;
+    for (size_t i = 0; fc && i < fc->nreplicas; i++)
         log_line(s, "note: replicate_to %s is not served (one instance per process)",
-                 sp->replicas[i].peer);
+                 fc->replicate_to[i].broker);
     rc = start_instance(s, err, cap);
     if (rc) {
         if (!err[0])
@@ -1443,7 +1406,6 @@ static void serve_teardown(server *s)
     if (s->trace)
         fclose(s->trace);
     free(s->topics);
-    free(s->creds);
     sim_serve_config_free(s->cfgfile);
 }
 

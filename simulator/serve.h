@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "runner_broker.h"
+#include "broker.h"
 
 /* `faultline serve ...` (argv[0] is "serve"). Runs until SIGINT/SIGTERM,
  * then shuts the broker down in order (journal synced) and returns 0; 2 for
@@ -57,9 +57,10 @@ typedef struct sim_serve_config sim_serve_config;
 int sim_serve_config_load(const char *path, const char *broker, sim_serve_config **out, char *err,
                           size_t errcap);
 
-/* The chosen broker as plain values (borrowed from the config; journal_dir
- * is NULL). Valid until sim_serve_config_free. */
-const rn_broker_spec *sim_serve_config_spec(const sim_serve_config *cfg);
+/* The chosen broker's configuration (strings and arrays borrowed from the
+ * config; journal_dir and the model knobs are SIM_BROKER_CONFIG_INIT's).
+ * Valid until sim_serve_config_free. */
+const sim_broker_config *sim_serve_config_broker(const sim_serve_config *cfg);
 
 /* NULL is a no-op. */
 void sim_serve_config_free(sim_serve_config *cfg);

@@ -1,12 +1,8 @@
 /* `faultline serve --config FILE`: the config file, read with the scenario
  * loader so that a broker object means exactly what it means in a scenario
- * (same keys, defaults, validation and error paths), turned into the plain
- * values of rn_broker_spec (runner_broker.h).
- *
- * This is a file of its own because scenario.h and broker.h both define
- * sim_broker and the policy enums: a translation unit sees one or the
- * other, and rn_broker_spec is the neutral shape between them (as in the
- * runner). See serve.h for the two accepted forms.
+ * (same keys, defaults, validation and error paths), turned into a
+ * sim_broker_config the way the runner does it (rn_broker_config_init,
+ * runner_broker.h). See serve.h for the two accepted forms.
  */
 #include "serve.h"
 
@@ -17,6 +13,7 @@
 #include <string.h>
 
 #include "faultline/error.h"
+#include "runner_broker.h"
 #include "scenario.h"
 #include "util.h"
 
@@ -24,12 +21,7 @@
 
 struct sim_serve_config {
     sim_scenario *sc;
-    rn_broker_spec spec;
-    const char **topics;
-    bool *journaled;
-    rn_broker_replica *replicas;
-    const char **cred_clients;
-    const char **cred_passwords;
+    rn_broker_config broker;
 };
 
 /* Add {"name": ..., "duration": ..., "clients": {...}} around a
@@ -142,8 +134,8 @@ static int load_scenario(const char *path, const char *text, size_t len, sim_sce
     return rc;
 }
 
-static const sim_broker *pick_broker(const sim_scenario *sc, const char *name, char *err,
-                                     size_t cap)
+static const sim_broker_spec *pick_broker(const sim_scenario *sc, const char *name, char *err,
+                                          size_t cap)
 {
     if (!name && sc->nbrokers == 1)
         return &sc->brokers[0];
@@ -161,54 +153,6 @@ static const sim_broker *pick_broker(const sim_scenario *sc, const char *name, c
         sim_set_err(err, cap, "the config has several brokers (%s): choose one with --broker",
                     names);
     return NULL;
-}
-
-static int fill_spec(sim_serve_config *c, const sim_broker *b)
-{
-    const sim_scenario *sc = c->sc;
-    size_t nt = b->ntopics, nr = b->nreplicate_to, nc = b->ncredentials;
-    c->topics = calloc(nt + 1, sizeof *c->topics);
-    c->journaled = calloc(nt + 1, sizeof *c->journaled);
-    c->replicas = calloc(nr + 1, sizeof *c->replicas);
-    c->cred_clients = calloc(nc + 1, sizeof *c->cred_clients);
-    c->cred_passwords = calloc(nc + 1, sizeof *c->cred_passwords);
-    if (!c->topics || !c->journaled || !c->replicas || !c->cred_clients || !c->cred_passwords)
-        return FL_E_NOMEM;
-    for (size_t i = 0; i < nt; i++) {
-        c->topics[i] = b->topics[i].name;
-        c->journaled[i] = b->topics[i].journal;
-    }
-    for (size_t i = 0; i < nr; i++)
-        c->replicas[i] = (rn_broker_replica){sc->brokers[b->replicate_to[i].broker].name,
-                                             b->replicate_to[i].mode == SIM_REPL_SYNC,
-                                             b->replicate_to[i].lag_us};
-    for (size_t i = 0; i < nc; i++) {
-        c->cred_clients[i] = sc->clients[b->credentials[i].client].name;
-        c->cred_passwords[i] = b->credentials[i].password;
-    }
-    c->spec = (rn_broker_spec){
-        .name = b->name,
-        .topics = c->topics,
-        .journaled = c->journaled,
-        .ntopics = nt,
-        .segment_size = b->journal.segment_size,
-        .segment_age_us = b->journal.segment_age_us,
-        .retention_us = b->journal.has_retention ? b->journal.retention_us : 0,
-        .sync_interval_us = b->journal.sync_interval_us,
-        .recovery = sim_scenario_enum_name(SIM_ENUM_RECOVERY, (int)b->journal.recovery),
-        .ack_interval_us = b->ack_interval_us,
-        .heartbeat_us = b->heartbeat_us,
-        .expired_bookmark = sim_scenario_enum_name(SIM_ENUM_EXPIRED, (int)b->expired_bookmark),
-        .replicas = c->replicas,
-        .nreplicas = nr,
-        .has_credentials = b->has_credentials,
-        .cred_clients = c->cred_clients,
-        .cred_passwords = c->cred_passwords,
-        .ncredentials = nc,
-        .duplicate_logon_replace = b->duplicate_logon == SIM_DUP_LOGON_REPLACE,
-        .journal_dir = NULL,
-    };
-    return 0;
 }
 
 int sim_serve_config_load(const char *path, const char *broker, sim_serve_config **out, char *err,
@@ -230,11 +174,11 @@ int sim_serve_config_load(const char *path, const char *broker, sim_serve_config
     }
     rc = load_scenario(path, text, len, &c->sc, err, errcap);
     free(text);
-    const sim_broker *b = rc == 0 ? pick_broker(c->sc, broker, err, errcap) : NULL;
+    const sim_broker_spec *b = rc == 0 ? pick_broker(c->sc, broker, err, errcap) : NULL;
     if (rc == 0 && !b)
         rc = FL_E_SCENARIO;
     if (rc == 0)
-        rc = fill_spec(c, b);
+        rc = rn_broker_config_init(&c->broker, c->sc, b);
     if (rc) {
         sim_serve_config_free(c);
         return rc;
@@ -243,9 +187,9 @@ int sim_serve_config_load(const char *path, const char *broker, sim_serve_config
     return 0;
 }
 
-const rn_broker_spec *sim_serve_config_spec(const sim_serve_config *cfg)
+const sim_broker_config *sim_serve_config_broker(const sim_serve_config *cfg)
 {
-    return &cfg->spec;
+    return &cfg->broker.cfg;
 }
 
 void sim_serve_config_free(sim_serve_config *cfg)
@@ -253,10 +197,6 @@ void sim_serve_config_free(sim_serve_config *cfg)
     if (!cfg)
         return;
     sim_scenario_free(cfg->sc);
-    free(cfg->topics);
-    free(cfg->journaled);
-    free(cfg->replicas);
-    free(cfg->cred_clients);
-    free(cfg->cred_passwords);
+    rn_broker_config_release(&cfg->broker);
     free(cfg);
 }

@@ -217,7 +217,7 @@ static void test_defaults(void **state)
     assert_string_equal(sc->source, VALID_DIR "/minimal.json");
 
     assert_int_equal(sc->nbrokers, 1);
-    const sim_broker *b = &sc->brokers[0];
+    const sim_broker_spec *b = &sc->brokers[0];
     assert_string_equal(b->name, "a");
     assert_int_equal(b->ntopics, 0);
     assert_int_equal(b->journal.segment_size, 64ull << 20);
@@ -288,7 +288,7 @@ static void test_nested_defaults(void **state)
     sim_scenario *sc = load_text(text, &err);
     if (sc == NULL)
         fail_msg("%s", err.message);
-    const sim_broker *a = &sc->brokers[0];
+    const sim_broker_spec *a = &sc->brokers[0];
     assert_int_equal(a->ntopics, 1);
     assert_false(a->topics[0].journal);
     assert_int_equal(a->replicate_to[0].broker, 1);
@@ -347,7 +347,7 @@ static void test_full_brokers(void **state)
     assert_int_equal(sc->nbrokers, 2);
     assert_string_equal(sc->brokers[0].name, "a");
     assert_string_equal(sc->brokers[1].name, "b");
-    const sim_broker *b = &sc->brokers[1];
+    const sim_broker_spec *b = &sc->brokers[1];
     assert_int_equal(b->ntopics, 3);
     assert_string_equal(b->topics[0].name, "audit");
     assert_false(b->topics[0].journal);

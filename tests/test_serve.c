@@ -117,24 +117,24 @@ static void test_spec_values(void **state)
                   " \"duplicate_logon\": \"replace\"}}}");
     sim_serve_config *cfg = NULL;
     assert_int_equal(sim_serve_config_load(f->path, NULL, &cfg, NULL, 0), 0);
-    const rn_broker_spec *sp = sim_serve_config_spec(cfg);
+    const sim_broker_config *sp = sim_serve_config_broker(cfg);
     assert_string_equal(sp->name, "east");
     assert_int_equal(sp->ntopics, 2);
-    assert_string_equal(sp->topics[0], "orders");
-    assert_true(sp->journaled[0]);
-    assert_string_equal(sp->topics[1], "ticks");
-    assert_false(sp->journaled[1]);
+    assert_string_equal(sp->topics[0].name, "orders");
+    assert_true(sp->topics[0].journal);
+    assert_string_equal(sp->topics[1].name, "ticks");
+    assert_false(sp->topics[1].journal);
     assert_true(sp->has_credentials);
     assert_int_equal(sp->ncredentials, 2);
-    assert_string_equal(sp->cred_clients[0], "pub-1");
-    assert_string_equal(sp->cred_passwords[0], "pw1");
-    assert_string_equal(sp->cred_clients[1], "sub-1");
-    assert_string_equal(sp->cred_passwords[1], "pw2");
+    assert_string_equal(sp->credentials[0].client, "pub-1");
+    assert_string_equal(sp->credentials[0].password, "pw1");
+    assert_string_equal(sp->credentials[1].client, "sub-1");
+    assert_string_equal(sp->credentials[1].password, "pw2");
     assert_int_equal(sp->retention_us, 2ull * 3600 * 1000000);
-    assert_string_equal(sp->recovery, "salvage");
+    assert_int_equal(sp->recovery, FL_RECOVERY_SALVAGE);
     assert_int_equal(sp->ack_interval_us, 10000);
-    assert_string_equal(sp->expired_bookmark, "error");
-    assert_true(sp->duplicate_logon_replace);
+    assert_int_equal(sp->expired_bookmark, SIM_EXPIRED_ERROR);
+    assert_int_equal(sp->duplicate_logon, SIM_DUP_LOGON_REPLACE);
     assert_int_equal(sp->heartbeat_us, 3000000); /* the scenario default */
     sim_serve_config_free(cfg);
 }
@@ -145,7 +145,7 @@ static void test_defaults_without_credentials(void **state)
     write_file(f, "{\"brokers\": {\"b\": {}}}");
     sim_serve_config *cfg = NULL;
     assert_int_equal(sim_serve_config_load(f->path, "b", &cfg, NULL, 0), 0);
-    const rn_broker_spec *sp = sim_serve_config_spec(cfg);
+    const sim_broker_config *sp = sim_serve_config_broker(cfg);
     assert_false(sp->has_credentials); /* the placeholder client adds none */
     assert_int_equal(sp->ncredentials, 0);
     assert_int_equal(sp->retention_us, 0);
