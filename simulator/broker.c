@@ -109,6 +109,7 @@
 #include "faultline/wire.h"
 #include "history.h"
 #include "sim.h"
+#include "util.h"
 
 #define TRACE_CAP 768
 #define NAME_CAP  260
@@ -243,20 +244,9 @@ struct sim_broker {
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
 
-static char *dup_n(const void *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
 static char *dup_s(const char *s)
 {
-    return s ? dup_n(s, strlen(s)) : NULL;
+    return s ? sim_dup_n(s, strlen(s)) : NULL;
 }
 
 static uint64_t now_us(const sim_broker *b)
@@ -1225,8 +1215,8 @@ static void handle_subscribe(session *s, const fl_frame *f)
         return;
     }
     broker_sub *u = calloc(1, sizeof *u);
-    if (!u || !(u->sub_id = dup_n(f->sub_id.ptr, f->sub_id.len)) ||
-        !(u->topic = dup_n(f->topic.ptr, f->topic.len))) {
+    if (!u || !(u->sub_id = sim_dup_n(f->sub_id.ptr, f->sub_id.len)) ||
+        !(u->topic = sim_dup_n(f->topic.ptr, f->topic.len))) {
         if (u)
             sub_free(b, u, true);
         send_ack(s, FL_ACK_SUBSCRIBED, FL_STATUS_FAILURE, FL_REASON_INTERNAL, 0, false, f->sub_id,
@@ -1559,7 +1549,7 @@ static const char *journal_unavailable(const sim_broker *b, char *buf, size_t ca
 static void handle_logon(session *s, const fl_frame *f)
 {
     sim_broker *b = s->b;
-    char *name = dup_n(f->client_name.ptr, f->client_name.len);
+    char *name = sim_dup_n(f->client_name.ptr, f->client_name.len);
     if (!name) {
         session_close(s, "nomem");
         return;
@@ -1606,7 +1596,7 @@ static void handle_logon(session *s, const fl_frame *f)
 static void handle_repl_logon(session *s, const fl_frame *f)
 {
     sim_broker *b = s->b;
-    char *name = dup_n(f->client_name.ptr, f->client_name.len);
+    char *name = sim_dup_n(f->client_name.ptr, f->client_name.len);
     if (!name) {
         session_close(s, "nomem");
         return;

@@ -91,17 +91,7 @@ static bool iset_contains(const iset *s, uint64_t x)
 
 static int iset_reserve(iset *s, size_t need)
 {
-    if (need <= s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap * 2 : 4;
-    while (cap < need)
-        cap *= 2;
-    ivl *v = realloc(s->v, cap * sizeof *v);
-    if (!v)
-        return FL_E_NOMEM;
-    s->v = v;
-    s->cap = cap;
-    return 0;
+    return sim_grow((void **)&s->v, &s->cap, need, sizeof *s->v, 4);
 }
 
 /* Add [lo, hi] (lo <= hi), merging with overlapping or adjacent intervals. */
@@ -279,14 +269,8 @@ static void *kv_get(void **base, size_t *n, size_t *cap, size_t sz, uint64_t key
     void *e = kv_find(*base, *n, sz, key, &pos);
     if (e)
         return e;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
-        void *nb = realloc(*base, nc * sz);
-        if (!nb)
-            return NULL;
-        *base = nb;
-        *cap = nc;
-    }
+    if (sim_grow(base, cap, *n + 1, sz, 4))
+        return NULL;
     char *b = *base;
     memmove(b + (pos + 1) * sz, b + pos * sz, (*n - pos) * sz);
     memset(b + pos * sz, 0, sz);
@@ -367,14 +351,8 @@ static int idmap_put(idmap *m, uint64_t id, uint64_t seq)
         m->v[i].seq0 = seq;
         return 0;
     }
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 4;
-        idrun *v = realloc(m->v, nc * sizeof *v);
-        if (!v)
-            return FL_E_NOMEM;
-        m->v = v;
-        m->cap = nc;
-    }
+    if (sim_grow((void **)&m->v, &m->cap, m->n + 1, sizeof *m->v, 4))
+        return FL_E_NOMEM;
     memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof *m->v);
     m->v[i] = (idrun){id, id, seq};
     m->n++;
@@ -1127,23 +1105,12 @@ static void violate(sim_checker *chk, const viol_spec *sp, const char *fmt, ...)
     int rc = sp->online ? ctx_online(chk, v, sp->client) : ctx_dated(chk, v, sp->client, sp->t_us);
     if (rc)
         goto oom;
-    if (chk->nviols == chk->capviols) {
-        size_t nc = chk->capviols ? chk->capviols * 2 : 16;
-        viol **nv = realloc(chk->viols, nc * sizeof *nv);
-        if (!nv)
-            goto oom;
-        chk->viols = nv;
-        chk->capviols = nc;
-    }
+    if (sim_grow((void **)&chk->viols, &chk->capviols, chk->nviols + 1, sizeof *chk->viols, 16))
+        goto oom;
     if (v->need_after > 0) {
-        if (chk->npending == chk->cappending) {
-            size_t nc = chk->cappending ? chk->cappending * 2 : 16;
-            size_t *np = realloc(chk->pending, nc * sizeof *np);
-            if (!np)
-                goto oom;
-            chk->pending = np;
-            chk->cappending = nc;
-        }
+        if (sim_grow((void **)&chk->pending, &chk->cappending, chk->npending + 1,
+                     sizeof *chk->pending, 16))
+            goto oom;
         chk->pending[chk->npending++] = chk->nviols;
     }
     chk->viols[chk->nviols++] = v;
@@ -1700,16 +1667,8 @@ static int add_losses(sim_checker *chk, int32_t ci, uint64_t t_us,
     int rc = iset_reserve(&c->lost, c->lost.n + k);
     if (rc)
         return rc;
-    if (c->nlosses + k > c->caplosses) {
-        size_t cap = c->caplosses ? c->caplosses : 4;
-        while (cap < c->nlosses + k)
-            cap *= 2;
-        store_loss *v = realloc(c->losses, cap * sizeof *v);
-        if (!v)
-            return FL_E_NOMEM;
-        c->losses = v;
-        c->caplosses = cap;
-    }
+    if (sim_grow((void **)&c->losses, &c->caplosses, c->nlosses + k, sizeof *c->losses, 4))
+        return FL_E_NOMEM;
     size_t first = c->nlosses;
     loss_pieces(c, runs, n, when, true);
     for (size_t i = first; i < c->nlosses; i++) {
@@ -2036,14 +1995,8 @@ static int gap_push(chk_sub *s, const gap *g)
             last->hi = g->hi;
         return 0;
     }
-    if (s->ngaps == s->capgaps) {
-        size_t nc = s->capgaps ? s->capgaps * 2 : 4;
-        gap *n = realloc(s->gaps, nc * sizeof *n);
-        if (!n)
-            return FL_E_NOMEM;
-        s->gaps = n;
-        s->capgaps = nc;
-    }
+    if (sim_grow((void **)&s->gaps, &s->capgaps, s->ngaps + 1, sizeof *s->gaps, 4))
+        return FL_E_NOMEM;
     s->gaps[s->ngaps++] = *g;
     return 0;
 }
@@ -2075,16 +2028,27 @@ int sim_checker_gap(sim_checker *chk, uint64_t t_us, const char *client, const c
     return chk->oom;
 }
 
-int sim_checker_completed(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id)
+/* Record event `kind` of a subscription; *s is the subscription. */
+static int sub_event(sim_checker *chk, ev_kind kind, uint64_t t_us, const char *client,
+                     const char *sub_id, chk_sub **s)
 {
     int32_t ci, si;
     int rc = online_sub(chk, client, sub_id, &ci, &si);
     if (rc)
         return rc;
-    chk_sub *s = &chk->subs[si];
-    ev_rec e = ev_make(EV_COMPLETED, t_us, ci);
+    ev_rec e = ev_make(kind, t_us, ci);
     e.sub = si;
     record(chk, &e);
+    *s = &chk->subs[si];
+    return 0;
+}
+
+int sim_checker_completed(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id)
+{
+    chk_sub *s;
+    int rc = sub_event(chk, EV_COMPLETED, t_us, client, sub_id, &s);
+    if (rc)
+        return rc;
     if (!s->completed) {
         s->completed = true;
         s->completed_t = t_us;
@@ -2110,14 +2074,10 @@ int sim_checker_sub_subscribed(sim_checker *chk, uint64_t t_us, const char *clie
 
 int sim_checker_sub_end(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id)
 {
-    int32_t ci, si;
-    int rc = online_sub(chk, client, sub_id, &ci, &si);
+    chk_sub *s;
+    int rc = sub_event(chk, EV_SUB_END, t_us, client, sub_id, &s);
     if (rc)
         return rc;
-    chk_sub *s = &chk->subs[si];
-    ev_rec e = ev_make(EV_SUB_END, t_us, ci);
-    e.sub = si;
-    record(chk, &e);
     if (!s->ended) {
         s->ended = true;
         s->end_t = t_us;
@@ -2144,14 +2104,8 @@ int sim_checker_error(sim_checker *chk, uint64_t t_us, const char *client, const
         chk->errs_dropped++;
         return chk->oom;
     }
-    if (chk->nerrs == chk->caperrs) {
-        size_t nc = chk->caperrs ? chk->caperrs * 2 : 16;
-        err_rec *n = realloc(chk->errs, nc * sizeof *n);
-        if (!n)
-            return FL_E_NOMEM;
-        chk->errs = n;
-        chk->caperrs = nc;
-    }
+    if (sim_grow((void **)&chk->errs, &chk->caperrs, chk->nerrs + 1, sizeof *chk->errs, 16))
+        return FL_E_NOMEM;
     err_rec *r = &chk->errs[chk->nerrs++];
     r->t_us = t_us;
     r->client = ci;
@@ -2320,14 +2274,8 @@ int sim_checker_clock_jump(sim_checker *chk, uint64_t t_us, uint64_t by_us)
         return FL_E_STATE;
     if (chk->njumps && t_us < chk->jumps[chk->njumps - 1].t_us)
         return FL_E_INVAL;
-    if (chk->njumps == chk->capjumps) {
-        size_t nc = chk->capjumps ? chk->capjumps * 2 : 4;
-        clock_jump *j = realloc(chk->jumps, nc * sizeof *j);
-        if (!j)
-            return FL_E_NOMEM;
-        chk->jumps = j;
-        chk->capjumps = nc;
-    }
+    if (sim_grow((void **)&chk->jumps, &chk->capjumps, chk->njumps + 1, sizeof *chk->jumps, 4))
+        return FL_E_NOMEM;
     uint64_t cum = chk->njumps ? chk->jumps[chk->njumps - 1].cum_us : 0;
     chk->jumps[chk->njumps++] = (clock_jump){t_us, cum + by_us};
     /* NOW of a subscription that starts from here on is read on the new clock */
@@ -2391,14 +2339,9 @@ int sim_checker_journal_begin(sim_checker *chk, const char *broker)
     }
     if (journal_find(chk, broker))
         return FL_E_INVAL;
-    if (chk->njournals == chk->capjournals) {
-        size_t nc = chk->capjournals ? chk->capjournals * 2 : 4;
-        journal *j = realloc(chk->journals, nc * sizeof *j);
-        if (!j)
-            return FL_E_NOMEM;
-        chk->journals = j;
-        chk->capjournals = nc;
-    }
+    if (sim_grow((void **)&chk->journals, &chk->capjournals, chk->njournals + 1,
+                 sizeof *chk->journals, 4))
+        return FL_E_NOMEM;
     journal *j = &chk->journals[chk->njournals];
     memset(j, 0, sizeof *j);
     j->broker = strdup(broker);
@@ -2569,14 +2512,8 @@ int sim_checker_journal_expired_msg(sim_checker *chk, const char *broker,
     int32_t ti = topic_intern(chk, m->topic, false);
     if (ti < 0)
         return FL_E_NOMEM;
-    if (chk->nxmsgs == chk->capxmsgs) {
-        size_t nc = chk->capxmsgs ? chk->capxmsgs * 2 : 64;
-        xmsg *v = realloc(chk->xmsgs, nc * sizeof *v);
-        if (!v)
-            return FL_E_NOMEM;
-        chk->xmsgs = v;
-        chk->capxmsgs = nc;
-    }
+    if (sim_grow((void **)&chk->xmsgs, &chk->capxmsgs, chk->nxmsgs + 1, sizeof *chk->xmsgs, 64))
+        return FL_E_NOMEM;
     chk->xmsgs[chk->nxmsgs++] = (xmsg){m->publisher,
                                        m->sequence,
                                        m->ts_us,

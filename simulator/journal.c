@@ -46,6 +46,7 @@
 #include "faultline/buf.h"
 #include "faultline/error.h"
 #include "faultline/seglog.h"
+#include "util.h"
 
 #define MSG_HDR   40u
 #define HW_HDR    16u
@@ -112,32 +113,6 @@ struct sim_journal {
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
 
-static char *dup_str(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 16;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return FL_E_NOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static void trace(sim_journal *j, const char *event, const char *fields)
 {
     fl_rt_trace(j->rt, j->source, event, fields);
@@ -174,9 +149,9 @@ static int name_intern(jname **arr, size_t *n, size_t *cap, const char *s, size_
             return 0;
         }
     }
-    if (grow((void **)arr, cap, *n + 1, sizeof **arr))
+    if (sim_grow((void **)arr, cap, *n + 1, sizeof **arr, 16))
         return FL_E_NOMEM;
-    char *copy = dup_str(s, len);
+    char *copy = sim_dup_n(s, len);
     if (!copy)
         return FL_E_NOMEM;
     (*arr)[*n] = (jname){copy, len, 0};
@@ -211,7 +186,7 @@ static jpub *pub_get(sim_journal *j, uint64_t id)
     size_t i = pub_lower_bound(j, id);
     if (i < j->npubs && j->pubs[i]->id == id)
         return j->pubs[i];
-    if (grow((void **)&j->pubs, &j->cappubs, j->npubs + 1, sizeof *j->pubs))
+    if (sim_grow((void **)&j->pubs, &j->cappubs, j->npubs + 1, sizeof *j->pubs, 16))
         return NULL;
     jpub *p = calloc(1, sizeof *p);
     if (!p)
@@ -229,7 +204,7 @@ static int pub_push(jpub *p, uint64_t seq, uint64_t recno)
         if (p->head > p->cap / 2) {
             memmove(p->refs, p->refs + p->head, p->len * sizeof *p->refs);
             p->head = 0;
-        } else if (grow((void **)&p->refs, &p->cap, p->cap + 1, sizeof *p->refs)) {
+        } else if (sim_grow((void **)&p->refs, &p->cap, p->cap + 1, sizeof *p->refs, 16)) {
             return FL_E_NOMEM;
         }
     }
@@ -261,7 +236,7 @@ static int view_add(sim_journal *j, uint64_t recno, const sim_journal_msg *m, ui
         if (j->head > j->cap / 2) {
             memmove(j->ents, j->ents + j->head, j->len * sizeof *j->ents);
             j->head = 0;
-        } else if (grow((void **)&j->ents, &j->cap, j->cap + 1, sizeof *j->ents)) {
+        } else if (sim_grow((void **)&j->ents, &j->cap, j->cap + 1, sizeof *j->ents, 16)) {
             return FL_E_NOMEM;
         }
     }
@@ -616,9 +591,9 @@ int sim_journal_open(const sim_journal_options *opts, sim_journal **out, fl_stor
     j->rt = opts->rt;
     j->deleted_max_ts = INT64_MIN;
     j->max_ts = INT64_MIN;
-    j->dir = dup_str(opts->dir, strlen(opts->dir));
+    j->dir = sim_dup_n(opts->dir, strlen(opts->dir));
     const char *src = opts->trace_source ? opts->trace_source : "journal";
-    j->source = dup_str(src, strlen(src));
+    j->source = sim_dup_n(src, strlen(src));
     uint32_t local;
     if (!j->dir || !j->source ||
         name_intern(&j->origins, &j->norigins, &j->caporigins, "", 0, &local)) {

@@ -33,6 +33,7 @@
 #include "sim_disk.h"
 
 #include "faultline/error.h"
+#include "util.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -117,25 +118,6 @@ typedef char sim_pathbuf[SIM_DISK_PATH_MAX + 1];
 
 /* ------------------------------------------------------------------ */
 /* small helpers */
-
-/* Make room for `need` elements of `elem` bytes in *p (capacity *cap). */
-static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 8;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2 / elem)
-            return FL_E_NOMEM;
-        ncap *= 2;
-    }
-    void *np = realloc(*p, ncap * elem);
-    if (np == NULL)
-        return FL_E_NOMEM;
-    *p = np;
-    *cap = ncap;
-    return 0;
-}
 
 static char *dup_str(const char *s)
 {
@@ -246,7 +228,7 @@ static int dir_insert(sim_disk *d, const char *path)
     size_t i = dir_lower(d, path, &found);
     if (found)
         return 0;
-    int rc = grow_array((void **)&d->dirs, &d->capdirs, d->ndirs + 1, sizeof *d->dirs);
+    int rc = sim_grow((void **)&d->dirs, &d->capdirs, d->ndirs + 1, sizeof *d->dirs, 8);
     if (rc < 0)
         return rc;
     char *copy = dup_str(path);
@@ -289,7 +271,7 @@ static int ent_get(sim_disk *d, const char *path, size_t *idx)
     bool found;
     size_t i = ent_lower(d, path, &found);
     if (!found) {
-        int rc = grow_array((void **)&d->ents, &d->capents, d->nents + 1, sizeof *d->ents);
+        int rc = sim_grow((void **)&d->ents, &d->capents, d->nents + 1, sizeof *d->ents, 8);
         if (rc < 0)
             return rc;
         char *copy = dup_str(path);
@@ -402,15 +384,15 @@ static void inode_commit(sim_inode *ino)
 /* Reserve room to log the prior bytes of [off, off+len) and one pending op. */
 static int inode_reserve_logs(sim_inode *ino, uint64_t undo_len)
 {
-    int rc = grow_array((void **)&ino->pend, &ino->cappend, ino->npend + 1, sizeof *ino->pend);
+    int rc = sim_grow((void **)&ino->pend, &ino->cappend, ino->npend + 1, sizeof *ino->pend, 8);
     if (rc < 0 || undo_len == 0)
         return rc;
-    rc = grow_array((void **)&ino->undo, &ino->capundo, ino->nundo + 1, sizeof *ino->undo);
+    rc = sim_grow((void **)&ino->undo, &ino->capundo, ino->nundo + 1, sizeof *ino->undo, 8);
     if (rc < 0)
         return rc;
     if (undo_len > SIZE_MAX - ino->nubytes)
         return FL_E_NOMEM;
-    return grow_array((void **)&ino->ubytes, &ino->capubytes, ino->nubytes + (size_t)undo_len, 1);
+    return sim_grow((void **)&ino->ubytes, &ino->capubytes, ino->nubytes + (size_t)undo_len, 1, 8);
 }
 
 /* The part of [off, end) that needs undo: inside [0, min(len, dur_len)). */
@@ -935,7 +917,7 @@ int sim_disk_dir_list(sim_disk *d, const char *path, fl_dir_entry_fn fn, void *a
         if (e->cur == NULL || strchr(e->path + plen, '/') != NULL)
             continue;
         char *name = dup_str(e->path + plen);
-        if (name == NULL || grow_array((void **)&names, &cap, n + 1, sizeof *names) < 0) {
+        if (name == NULL || sim_grow((void **)&names, &cap, n + 1, sizeof *names, 8) < 0) {
             free(name);
             rc = FL_E_NOMEM;
             break;
@@ -1202,7 +1184,7 @@ int sim_disk_inject_io_error(sim_disk *d, sim_disk_op op, unsigned nth, bool per
 {
     if (d == NULL || nth == 0 || op < SIM_DISK_OP_READ || op > SIM_DISK_OP_DIR_LIST)
         return FL_E_INVAL;
-    int rc = grow_array((void **)&d->rules, &d->caprules, d->nrules + 1, sizeof *d->rules);
+    int rc = sim_grow((void **)&d->rules, &d->caprules, d->nrules + 1, sizeof *d->rules, 8);
     if (rc < 0)
         return rc;
     char *prefix = NULL;

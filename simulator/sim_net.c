@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "faultline/error.h"
+#include "util.h"
 
 enum { U_DATA, U_SYN, U_SYNACK, U_REFUSE, U_FIN };
 
@@ -155,19 +156,6 @@ struct sim_net {
 /* ------------------------------------------------------------------ */
 /* small helpers                                                        */
 
-static int grow(void **v, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 8;
-    void *p = realloc(*v, c * elem);
-    if (!p)
-        return FL_E_NOMEM;
-    *v = p;
-    *cap = c;
-    return 0;
-}
-
 static void net_trace(sim_net *net, const sim_node *node, const char *src, const char *ev,
                       const char *fields)
 {
@@ -280,7 +268,7 @@ static path *path_get(sim_net *net, sim_node *client, sim_node *server)
     path *p = path_find(net, client, server);
     if (p)
         return p;
-    if (grow((void **)&net->paths, &net->paths_cap, net->npaths, sizeof *net->paths))
+    if (sim_grow((void **)&net->paths, &net->paths_cap, net->npaths + 1, sizeof *net->paths, 8))
         return NULL;
     p = calloc(1, sizeof *p);
     if (!p)
@@ -326,8 +314,8 @@ int sim_listen(sim_node *node, const char *name, sim_accept_fn accept, void *arg
         return FL_E_SHUTDOWN;
     if (listener_find(net, name))
         return FL_E_EXIST;
-    if (grow((void **)&net->listeners, &net->listeners_cap, net->nlisteners,
-             sizeof *net->listeners))
+    if (sim_grow((void **)&net->listeners, &net->listeners_cap, net->nlisteners + 1,
+                 sizeof *net->listeners, 8))
         return FL_E_NOMEM;
     char *copy = strdup(name);
     if (!copy)
@@ -1324,7 +1312,8 @@ int sim_net_add_latency(sim_net *net, const char *node, uint64_t add_us, uint64_
         return FL_E_INVAL;
     node_extra *x = extra_find(net, n);
     if (!x) {
-        if (grow((void **)&net->extras, &net->extras_cap, net->nextras, sizeof *net->extras))
+        if (sim_grow((void **)&net->extras, &net->extras_cap, net->nextras + 1, sizeof *net->extras,
+                     8))
             return FL_E_NOMEM;
         x = &net->extras[net->nextras++];
         *x = (node_extra){n, 0, 0};

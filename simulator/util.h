@@ -1,5 +1,6 @@
 /* Small helpers shared by the simulator's files: the error text written
- * into a caller's buffer, and mkdir -p. Internal to the simulator. */
+ * into a caller's buffer, mkdir -p, growing an array, copying a counted
+ * string. Internal to the simulator. */
 #ifndef SIM_UTIL_H
 #define SIM_UTIL_H
 
@@ -13,5 +14,15 @@ void sim_set_err(char *err, size_t cap, const char *fmt, ...) __attribute__((for
  * FL_E_INVAL (empty path), FL_E_NOMEM or FL_E_IO; err (may be NULL) says
  * which directory could not be created. */
 int sim_mkdir_p(const char *dir, char *err, size_t errcap);
+
+/* Make room for `need` elements of `elem` bytes in the array *p of
+ * capacity *cap: the capacity doubles (from `first` for an empty array)
+ * until it holds `need`. 0 or FL_E_NOMEM (*p and *cap unchanged). Call as
+ * sim_grow((void **)&a, &cap, n + 1, sizeof *a, 16). */
+int sim_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
+/* A NUL-terminated copy of the n bytes at s (which need not be
+ * NUL-terminated); NULL on allocation failure. Free with free(). */
+char *sim_dup_n(const void *s, size_t n);
 
 #endif
