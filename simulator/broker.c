@@ -303,14 +303,8 @@ static void tl_key(tline *t, const char *key)
 
 static void tl_u64(tline *t, const char *key, uint64_t v)
 {
-    char tmp[20], dig[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        dig[i] = tmp[n - 1 - i];
+    char dig[20];
+    size_t n = sim_u64_digits(v, dig);
     tl_key(t, key);
     tl_raw(t, dig, n);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "faultline/error.h"
+#include "util.h"
 
 typedef struct observer {
     sim_history_observer_fn fn; /* NULL once removed (compacted later) */
@@ -215,20 +216,6 @@ static void sb_put_json_string(strbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
-/* Decimal digits of v into out (no NUL); returns their count (1..20). */
-static size_t u64_digits(uint64_t v, char out[20])
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* Append n bytes at *need, writing only what fits (keeping room for NUL). */
 static void put_bounded(char *out, size_t cap, size_t *need, const char *p, size_t n)
 {
@@ -260,7 +247,7 @@ static void build_line(strbuf *b, uint64_t t_us, const char *node, const char *s
     char num[20];
     b->len = 0;
     sb_put(b, "{\"t\":", 5);
-    sb_put(b, num, u64_digits(t_us, num));
+    sb_put(b, num, sim_u64_digits(t_us, num));
     sb_put(b, ",\"node\":", 8);
     sb_put_json_string(b, node);
     sb_put(b, ",\"src\":", 7);

@@ -477,6 +477,19 @@ static int fault_check(sim_disk *d, int op, const char *path)
     return rc;
 }
 
+/* How an operation on a path starts: `path` normalised into p, naming a
+ * directory (dir: the root allowed; FL_E_NOENT otherwise) or not naming
+ * one (!dir: FL_E_INVAL otherwise), then fault_check for op. */
+static int op_path(sim_disk *d, int op, const char *path, bool dir, char *p)
+{
+    int rc = norm_path(path, p, dir);
+    if (rc < 0)
+        return rc;
+    if (dir_exists(d, p) != dir)
+        return dir ? FL_E_NOENT : FL_E_INVAL;
+    return fault_check(d, op, p);
+}
+
 static void observe(sim_disk *d, int op, const char *path, uint64_t bytes)
 {
     if (d->obs != NULL)
@@ -596,12 +609,7 @@ int sim_disk_file_open(sim_disk *d, const char *path, int flags, fl_file **out)
     if (d == NULL || out == NULL || !open_flags_valid(flags))
         return FL_E_INVAL;
     *out = NULL;
-    int rc = norm_path(path, p, false);
-    if (rc < 0)
-        return rc;
-    if (dir_exists(d, p))
-        return FL_E_INVAL;
-    rc = fault_check(d, SIM_DISK_OP_OPEN, p);
+    int rc = op_path(d, SIM_DISK_OP_OPEN, path, false, p);
     if (rc < 0)
         return rc;
     sim_entry *e = ent_find(d, p);
@@ -762,12 +770,7 @@ int sim_disk_file_unlink(sim_disk *d, const char *path)
     sim_pathbuf p;
     if (d == NULL)
         return FL_E_INVAL;
-    int rc = norm_path(path, p, false);
-    if (rc < 0)
-        return rc;
-    if (dir_exists(d, p))
-        return FL_E_INVAL;
-    rc = fault_check(d, SIM_DISK_OP_UNLINK, p);
+    int rc = op_path(d, SIM_DISK_OP_UNLINK, path, false, p);
     if (rc < 0)
         return rc;
     bool found;
@@ -867,12 +870,7 @@ int sim_disk_dir_sync(sim_disk *d, const char *path)
     sim_pathbuf p;
     if (d == NULL)
         return FL_E_INVAL;
-    int rc = norm_path(path, p, true);
-    if (rc < 0)
-        return rc;
-    if (!dir_exists(d, p))
-        return FL_E_NOENT;
-    rc = fault_check(d, SIM_DISK_OP_DIR_SYNC, p);
+    int rc = op_path(d, SIM_DISK_OP_DIR_SYNC, path, true, p);
     if (rc < 0)
         return rc;
     size_t plen;
@@ -900,12 +898,7 @@ int sim_disk_dir_list(sim_disk *d, const char *path, fl_dir_entry_fn fn, void *a
     sim_pathbuf p;
     if (d == NULL || fn == NULL)
         return FL_E_INVAL;
-    int rc = norm_path(path, p, true);
-    if (rc < 0)
-        return rc;
-    if (!dir_exists(d, p))
-        return FL_E_NOENT;
-    rc = fault_check(d, SIM_DISK_OP_DIR_LIST, p);
+    int rc = op_path(d, SIM_DISK_OP_DIR_LIST, path, true, p);
     if (rc < 0)
         return rc;
     /* Copy the names first: the callback may open, create or unlink. */

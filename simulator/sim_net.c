@@ -795,15 +795,7 @@ static endpoint *own_end(sim_net *net, const sim_node *node, fl_conn_id id)
 /* Decimal digits of v at p (no NUL); returns the end. */
 static char *put_u64(char *p, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    return p + sim_u64_digits(v, p);
 }
 
 /* One line per send unit, so formatted by hand rather than with snprintf
