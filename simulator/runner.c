@@ -1294,84 +1294,6 @@ static void observe(void *arg, const sim_history_event *ev)
 /* ------------------------------------------------------------------ */
 /* building the run                                                     */
 
-static int build_checker(sim_run *r, char *err, size_t cap)
-{
-    const sim_scenario *sc = r->sc;
-    sim_checker_config cfg = SIM_CHECKER_CONFIG_INIT;
-    size_t nsubs = 0, ntopics = 0;
-    for (size_t i = 0; i < sc->nclients; i++)
-        nsubs += sc->clients[i].nsubscribe;
-    for (size_t i = 0; i < sc->nbrokers; i++)
-        ntopics += sc->brokers[i].ntopics;
-    sim_checker_client_cfg *cl = calloc(sc->nclients + 1, sizeof *cl);
-    sim_checker_sub_cfg *subs = calloc(nsubs + 1, sizeof *subs);
-    const char **topics = calloc(ntopics + 1, sizeof *topics);
-    sim_checker_expect_error *ee = calloc(sc->expect.nerrors + 1, sizeof *ee);
-    sim_checker_expect_delivered *ed = calloc(sc->expect.ndelivered + 1, sizeof *ed);
-    int rc = FL_E_NOMEM;
-    if (!cl || !subs || !topics || !ee || !ed)
-        goto out;
-    nsubs = 0;
-    for (size_t i = 0; i < sc->nclients; i++) {
-        const sim_client *c = &sc->clients[i];
-        cl[i] = (sim_checker_client_cfg){c->name,
-                                         0,
-                                         c->publish_store.type,
-                                         c->publish_store.sync,
-                                         c->bookmark_store.type,
-                                         c->bookmark_store.sync};
-        for (size_t j = 0; j < c->nsubscribe; j++)
-            subs[nsubs++] =
-                (sim_checker_sub_cfg){c->name, c->subscribe[j].sub_id, c->subscribe[j].topic,
-                                      c->subscribe[j].bookmark, c->subscribe[j].start_us};
-    }
-    ntopics = 0;
-    for (size_t i = 0; i < sc->nbrokers; i++)
-        for (size_t j = 0; j < sc->brokers[i].ntopics; j++) {
-            const sim_topic *t = &sc->brokers[i].topics[j];
-            bool dup = false;
-            for (size_t k = 0; k < ntopics && !dup; k++)
-                dup = strcmp(topics[k], t->name) == 0;
-            if (t->journal && !dup)
-                topics[ntopics++] = t->name;
-        }
-    for (size_t i = 0; i < sc->expect.nerrors; i++) {
-        const sim_expect_error *e = &sc->expect.errors[i];
-        ee[i] = (sim_checker_expect_error){
-            e->name,       e->has_client ? sc->clients[e->client].name : NULL,
-            e->has_after,  e->after_us,
-            e->has_before, e->before_us};
-    }
-    for (size_t i = 0; i < sc->expect.ndelivered; i++) {
-        const sim_expect_delivered *d = &sc->expect.delivered[i];
-        const sim_client *c = &sc->clients[d->client];
-        ed[i] =
-            (sim_checker_expect_delivered){c->name, c->subscribe[d->subscribe].sub_id, d->count};
-    }
-    cfg.violations = sc->expect.violations;
-    cfg.checks = (sc->expect.has_checks ? sc->expect.checks : SIM_CHECK_ALL) & ~cfg.violations;
-    cfg.start_unix_us = sc->start_unix_us;
-    cfg.recovery_us = sc->expect.recovery_us;
-    cfg.clients = cl;
-    cfg.nclients = sc->nclients;
-    cfg.subs = subs;
-    cfg.nsubs = nsubs;
-    cfg.journaled_topics = topics;
-    cfg.njournaled_topics = ntopics;
-    cfg.errors = ee;
-    cfg.nerrors = sc->expect.nerrors;
-    cfg.delivered = ed;
-    cfg.ndelivered = sc->expect.ndelivered;
-    rc = sim_checker_new(&cfg, &r->chk, err, cap);
-out:
-    free(cl);
-    free(subs);
-    free(topics);
-    free(ee);
-    free(ed);
-    return rc;
-}
-
 static sim_link_params link_of(const sim_client *c)
 {
     sim_link_params p = SIM_LINK_PARAMS_DEFAULT;
@@ -1488,7 +1410,7 @@ static int build(sim_run *r, char *err, size_t cap)
     sim_history *h = sim_ctx_history(r->ctx);
     if (r->opts.history_sink)
         sim_history_set_sink(h, r->opts.history_sink);
-    int rc = build_checker(r, err, cap);
+    int rc = sim_checker_new_for_scenario(r->sc, &r->chk, err, cap);
     if (rc == 0)
         rc = sim_history_observe(h, observe, r);
     if (rc == 0 && r->opts.observe)
