@@ -41,26 +41,71 @@ static void test_rfc3720_vectors(void **state)
     assert_int_equal(fl_crc32c(0, iscsi, 48), 0xD9963A56u);
 }
 
-/* Every implementation agrees for every length and alignment, and
- * incremental computation equals one-shot. */
-static void test_implementations_agree(void **state)
+static void fill(uint8_t *buf, size_t n)
 {
-    uint8_t buf[600];
     uint64_t x = 0x9E3779B97F4A7C15ull;
-    for (size_t i = 0; i < sizeof buf; i++) {
+    for (size_t i = 0; i < n; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         buf[i] = (uint8_t)x;
     }
-    for (size_t off = 0; off < 9; off++) {
-        for (size_t len = 0; len + off <= sizeof buf; len += 7) {
-            uint32_t a = fl_crc32c(0, buf + off, len);
-            assert_int_equal(a, fl_crc32c_sw(0, buf + off, len));
-            assert_int_equal(a, fl_crc32c_bytewise(0, buf + off, len));
-            size_t half = len / 3;
-            assert_int_equal(
-                a, fl_crc32c(fl_crc32c(0, buf + off, half), buf + off + half, len - half));
+}
+
+static void agree(const uint8_t *p, size_t len)
+{
+    uint32_t a = fl_crc32c(0, p, len);
+    assert_int_equal(a, fl_crc32c_sw(0, p, len));
+    assert_int_equal(a, fl_crc32c_bytewise(0, p, len));
+    size_t part = len / 3;
+    assert_int_equal(a, fl_crc32c(fl_crc32c(0, p, part), p + part, len - part));
+}
+
+/* Every implementation agrees for every length up to 600 at every
+ * alignment (the hardware path's 1/2/4-byte alignment steps, its
+ * three-chain rounds from 72 bytes on and its 4/2/1-byte tail), and
+ * incremental computation equals one-shot. */
+static void test_implementations_agree(void **state)
+{
+    uint8_t buf[600 + 8];
+    fill(buf, sizeof buf);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 0; len + off <= sizeof buf; len++)
+            agree(buf + off, len);
+}
+
+/* Long buffers: several three-chain rounds of the largest size (256
+ * qwords a chain), then a shorter round and a serial tail. */
+static void test_long_buffers_agree(void **state)
+{
+    static uint8_t buf[40000];
+    fill(buf, sizeof buf);
+    static const size_t lens[] = {6143, 6144, 6145, 6151, 12288, 12289, 18431, 39990};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t off = 0; off < 3; off++)
+            agree(buf + off, lens[i]);
+}
+
+/* fl_crc32c_combine(crc(A), crc(B), |B|) == crc(A||B), by the hardware and
+ * the portable path, for B from empty to longer than one table shift. */
+static void test_combine(void **state)
+{
+    static uint8_t buf[9000];
+    fill(buf, sizeof buf);
+    static const size_t splits[] = {0, 1, 5, 100};
+    for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
+        const uint8_t *b = buf + splits[s];
+        uint32_t ca = fl_crc32c(0, buf, splits[s]);
+        for (size_t lb = 0; lb + splits[s] <= sizeof buf; lb += lb < 300 ? 1 : 97) {
+            uint32_t whole = fl_crc32c(0, buf, splits[s] + lb);
+            uint32_t cb = fl_crc32c(0, b, lb);
+            assert_int_equal(fl_crc32c_combine(ca, cb, lb), whole);
+            assert_int_equal(fl_crc32c_combine_sw(ca, cb, lb), whole);
         }
     }
+    /* Only the length of B matters, not its content: a zero CRC for B is
+     * A shifted over |B| zero bytes. */
+    uint8_t zeros[64] = {0};
+    assert_int_equal(fl_crc32c_combine(0x12345678u, fl_crc32c(0, zeros, 64), 64),
+                     fl_crc32c(0x12345678u, zeros, 64));
 }
 
 static void test_mask_roundtrip(void **state)
@@ -91,6 +136,8 @@ int main(void)
         cmocka_unit_test(test_check_value),
         cmocka_unit_test(test_rfc3720_vectors),
         cmocka_unit_test(test_implementations_agree),
+        cmocka_unit_test(test_long_buffers_agree),
+        cmocka_unit_test(test_combine),
         cmocka_unit_test(test_mask_roundtrip),
         cmocka_unit_test(test_detects_single_bit_flips),
     };

@@ -95,7 +95,58 @@ void fl_buf_truncate(fl_buf *b, size_t n);
 void fl_buf_clear(fl_buf *b);
 
 /* Big-endian loads and stores on raw memory; the caller guarantees the
- * bytes exist. */
+ * bytes exist. One unaligned access and a byte swap each (memcpy of a
+ * fixed size compiles to a plain load or store). */
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FL__BE16(v) __builtin_bswap16(v)
+#define FL__BE32(v) __builtin_bswap32(v)
+#define FL__BE64(v) __builtin_bswap64(v)
+#elif defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define FL__BE16(v) (v)
+#define FL__BE32(v) (v)
+#define FL__BE64(v) (v)
+#endif
+
+#ifdef FL__BE16
+static inline uint16_t fl_load_be16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return FL__BE16(v);
+}
+
+static inline uint32_t fl_load_be32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return FL__BE32(v);
+}
+
+static inline uint64_t fl_load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return FL__BE64(v);
+}
+
+static inline void fl_store_be16(uint8_t *p, uint16_t v)
+{
+    v = FL__BE16(v);
+    memcpy(p, &v, 2);
+}
+
+static inline void fl_store_be32(uint8_t *p, uint32_t v)
+{
+    v = FL__BE32(v);
+    memcpy(p, &v, 4);
+}
+
+static inline void fl_store_be64(uint8_t *p, uint64_t v)
+{
+    v = FL__BE64(v);
+    memcpy(p, &v, 8);
+}
+#else /* portable byte-at-a-time */
 static inline uint16_t fl_load_be16(const uint8_t *p)
 {
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
@@ -130,6 +181,7 @@ static inline void fl_store_be64(uint8_t *p, uint64_t v)
     fl_store_be32(p, (uint32_t)(v >> 32));
     fl_store_be32(p + 4, (uint32_t)v);
 }
+#endif
 
 #ifdef __cplusplus
 }

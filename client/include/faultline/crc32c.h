@@ -1,7 +1,9 @@
 /* CRC32C (Castagnoli, reflected polynomial 0x82F63B78).
  *
- * fl_crc32c() picks, once per process, the SSE4.2 instruction when the CPU
- * has it and a slicing-by-8 table otherwise; both give identical results.
+ * fl_crc32c() picks, once per process, the SSE4.2 crc32 instruction (three
+ * interleaved chains joined with carry-less multiplies) when the CPU has
+ * SSE4.2 and PCLMUL, and a slicing-by-8 table otherwise; both give
+ * identical results.
  * Stored checksums use the masked form (as LevelDB/RocksDB do) because a
  * CRC computed over data that itself contains CRCs is weak.
  */
@@ -26,7 +28,15 @@ uint32_t fl_crc32c_sw(uint32_t crc, const void *data, size_t len);
  * compare against. */
 uint32_t fl_crc32c_bytewise(uint32_t crc, const void *data, size_t len);
 
-/* Non-zero when fl_crc32c() uses the SSE4.2 instruction. */
+/* The CRC32C of A followed by B, from crc_a = fl_crc32c(0, A, |A|),
+ * crc_b = fl_crc32c(0, B, len_b) and len_b alone (zlib's crc32_combine):
+ * lets independent pieces be checksummed apart and joined. */
+uint32_t fl_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
+/* The same by polynomial arithmetic alone (the portable path). */
+uint32_t fl_crc32c_combine_sw(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
+/* Non-zero when fl_crc32c() uses the SSE4.2 instruction (with PCLMUL). */
 int fl_crc32c_hw_available(void);
 
 #define FL_CRC32C_MASK_DELTA 0xa282ead8u
