@@ -11,11 +11,16 @@
 #     publisher and restart it, kill -9 the subscriber and restart it, crash
 #     the broker (it restarts from its journal files), stall the
 #     subscriber's connection;
+#   - send both programs SIGPIPE (what a write to a connection the broker
+#     reset raises): they must ignore it, as every libevent program must;
 #   - wait for both programs to finish, then check the subscriber's output:
 #     every message 1..10,000 exactly once (none lost, none duplicated to
 #     the application), and the broker journal holds exactly 10,000.
 #
-# Every wait has a timeout; every process started here is killed on exit.
+# Every wait has a timeout and fails at once, with the exit status or the
+# signal, if the publisher or the subscriber died; every process started
+# here is killed on exit. The programs start with SIGPIPE at its default
+# action (env --default-signal, where env has it), as from a user's shell.
 # usage: tests/test_serve.sh [BUILD_DIR]   (default build/debug)
 # SERVE_TEST_MESSAGES overrides the message count; KEEP=1 keeps the temp dir.
 set -u
@@ -42,6 +47,15 @@ SUB_PID=""
 port=""
 admin_port=""
 token=""
+# Exit statuses of the programs reaped so far, by pid: `wait` reports a
+# child's status once only.
+declare -A EXIT_RC=()
+# The programs start with SIGPIPE at its default action, whatever this
+# script inherited (coreutils env >= 8.31; without it, as inherited).
+DEFSIG=()
+if env --default-signal=PIPE true 2>/dev/null; then
+    DEFSIG=(env --default-signal=PIPE)
+fi
 
 cleanup() {
     for p in $PUB_PID $SUB_PID; do
@@ -62,6 +76,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# reap PID: wait for the exited child PID once; its status in REAPED.
+reap() {
+    if [ -z "${EXIT_RC[$1]+x}" ]; then
+        wait "$1" 2>/dev/null
+        EXIT_RC[$1]=$?
+    fi
+    REAPED=${EXIT_RC[$1]}
+}
+
+# describe_rc STATUS: "1", or "137 (killed by SIGKILL)".
+describe_rc() {
+    if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then
+        echo "$1 (killed by SIG$(kill -l $(($1 - 128))))"
+    else
+        echo "$1"
+    fi
+}
+
+# died PID WHAT: fail if the program PID has exited with a nonzero status
+# (exit 0 is finishing the job, fine).
+died() {
+    [ -n "$1" ] || return 0
+    kill -0 "$1" 2>/dev/null && return 0
+    reap "$1"
+    [ "$REAPED" -eq 0 ] && return 0
+    fail "the $2 (pid $1) died: exit status $(describe_rc "$REAPED")"
+}
+
 fail() {
     echo "FAIL: test_serve: $*"
     for f in serve.log pub.log sub.log; do
@@ -80,6 +122,8 @@ wait_for() {
     local limit=$(($1 * 20)) what=$2 i=0
     shift 2
     until "$@"; do
+        died "$PUB_PID" publisher
+        died "$SUB_PID" subscriber
         i=$((i + 1))
         [ $i -ge $limit ] && fail "timed out after ${limit}x50ms waiting for: $what"
         sleep 0.05
@@ -98,7 +142,7 @@ at_least() {
     [ "$(received)" -ge "$1" ]
 }
 
-# wait_exit SECONDS PID: wait for a child to exit, echo its status.
+# wait_exit SECONDS PID: wait for a child to exit, return its status.
 wait_exit() {
     local limit=$(($1 * 20)) pid=$2 i=0
     while kill -0 "$pid" 2>/dev/null; do
@@ -106,7 +150,8 @@ wait_exit() {
         [ $i -ge $limit ] && return 124
         sleep 0.05
     done
-    wait "$pid"
+    reap "$pid"
+    return "$REAPED"
 }
 
 start_serve() {
@@ -129,22 +174,30 @@ sub_logged_on() {
 }
 
 start_pub() {
-    (cd "$T" && exec "$PUB" --server "127.0.0.1:$port" --count "$N" --rate "$RATE" \
+    (cd "$T" && exec "${DEFSIG[@]}" "$PUB" --server "127.0.0.1:$port" --count "$N" --rate "$RATE" \
         --dir pub-1.data) >>"$T/pub.log" 2>&1 &
     PUB_PID=$!
 }
 
 start_sub() {
-    (cd "$T" && exec "$SUB" --server "127.0.0.1:$port" --expect "$N" --out received.txt \
+    (cd "$T" && exec "${DEFSIG[@]}" "$SUB" --server "127.0.0.1:$port" --expect "$N" --out received.txt \
         --dir sub-1.data) >>"$T/sub.log" 2>&1 &
     SUB_PID=$!
 }
 
 kill9() {
     local pid=$1 what=$2
-    kill -0 "$pid" 2>/dev/null || fail "$what already exited before its kill -9 (not mid-stream)"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        reap "$pid"
+        fail "$what already exited ($(describe_rc "$REAPED")) before its kill -9 (not mid-stream)"
+    fi
     kill -9 "$pid"
-    wait "$pid" 2>/dev/null
+    reap "$pid"
+}
+
+# logged_on LOG: the program writing LOG reported a logon.
+logged_on() {
+    grep -q ": logged_on" "$T/$1"
 }
 
 step "serving on loopback ($T)"
@@ -159,6 +212,16 @@ wait_for 10 "bad_frame in serve.log" grep -q "bad_frame" "$T/serve.log"
 
 start_sub
 start_pub
+wait_for 20 "the subscriber's logon" logged_on sub.log
+wait_for 20 "the publisher's logon" logged_on pub.log
+
+# A write to a connection the broker has reset (a cut while the publisher
+# writes, a broker crash) raises SIGPIPE, whose default action kills a
+# process without a word: the programs must ignore it. Sent here so that
+# losing that race is not needed to catch them not doing so; a dead program
+# fails the next wait at once.
+step "SIGPIPE to both programs (they must ignore it)"
+kill -PIPE "$PUB_PID" "$SUB_PID"
 
 wait_for 60 "1500 messages received" at_least 1500
 step "$(received) received: cut both sessions"

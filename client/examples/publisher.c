@@ -27,6 +27,7 @@
  * client does everything from callbacks on that loop.
  */
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,13 @@ int main(int argc, char **argv)
         snprintf(dirbuf, sizeof dirbuf, "%s.data", a.name);
         dir = dirbuf;
     }
+
+    /* 0. Ignore SIGPIPE, as every libevent program must (faultline/rt_libevent.h).
+     *    When the broker closes the connection while we still write to it,
+     *    the write after its reset raises SIGPIPE, and the default action
+     *    kills the process without a word. Ignored, that write fails with
+     *    EPIPE, the client sees the connection closed and reconnects. */
+    signal(SIGPIPE, SIG_IGN);
 
     /* 1. The runtime: libevent on our event_base; files live under `dir`. */
     a.base = event_base_new();

@@ -28,6 +28,7 @@
  *      Every exactly-once consumer needs this step in some form.
  */
 #include <event2/event.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,13 @@ int main(int argc, char **argv)
     printf("%s: %llu messages processed before this run\n", name, (unsigned long long)a.processed);
     if (a.expect && a.processed >= a.expect)
         return 0;
+
+    /* 0. Ignore SIGPIPE, as every libevent program must (faultline/rt_libevent.h).
+     *    When the broker closes the connection while we still write to it,
+     *    the write after its reset raises SIGPIPE, and the default action
+     *    kills the process without a word. Ignored, that write fails with
+     *    EPIPE, the client sees the connection closed and reconnects. */
+    signal(SIGPIPE, SIG_IGN);
 
     /* 1. The runtime: libevent on our event_base; files live under `dir`. */
     a.base = event_base_new();
