@@ -28,8 +28,8 @@
  *      Every exactly-once consumer needs this step in some form.
  */
 #include <event2/event.h>
-#include <signal.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
