@@ -223,14 +223,19 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw(uint32_t crc,
 
 /* crc_a advanced over len_b zero bytes, xor crc_b: qwords through the
  * table (SHIFT_MAX_Q at a time), the remaining bytes through the crc32
- * instruction on zeros (which multiplies by x^8 each). */
+ * instruction on zeros (a 4-, 2- or 1-byte step multiplies by x^32, x^16
+ * or x^8). */
 __attribute__((target("sse4.2,pclmul"))) static uint32_t combine_hw(uint32_t crc_a, uint32_t crc_b,
                                                                     uint64_t len_b)
 {
     if (!__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE))
         shift_init();
     uint64_t c = crc_a;
-    for (unsigned r = (unsigned)(len_b & 7); r; r--)
+    if (len_b & 4)
+        c = __builtin_ia32_crc32si((uint32_t)c, 0);
+    if (len_b & 2)
+        c = __builtin_ia32_crc32hi((uint32_t)c, 0);
+    if (len_b & 1)
         c = __builtin_ia32_crc32qi((uint32_t)c, 0);
     for (uint64_t q = len_b / 8; q;) {
         size_t k = q > SHIFT_MAX_Q ? SHIFT_MAX_Q : (size_t)q;

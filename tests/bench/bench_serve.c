@@ -194,6 +194,9 @@ static void print_figure(const char *name, double value)
 
 int main(void)
 {
+    /* Every libevent program must ignore SIGPIPE (faultline/rt_libevent.h):
+     * a write after the server reset a connection would kill the bench. */
+    signal(SIGPIPE, SIG_IGN);
     char tmp[] = "/tmp/fl-bench-serve.XXXXXX";
     if (!mkdtemp(tmp))
         return 1;
