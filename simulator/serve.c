@@ -213,13 +213,21 @@ static void fields_text(const char *fields, char *out, size_t cap)
     json_decref(o);
 }
 
-/* Whether a broker/journal trace event is a status line (connection
- * events, start, recovery, retention). Per-message events are not. */
-static bool status_event(const char *source, const char *event)
+bool sim_serve_status_event(const char *source, const char *event)
 {
     static const char *const broker_ev[] = {
-        "start",          "start_failed", "logon",         "logon_refused", "disconnect",
-        "session_closed", "bad_frame",    "journal_error", "repl_logon",
+        "start",
+        "start_failed",
+        "logon",
+        "logon_refused",
+        "disconnect",
+        "session_closed",
+        "bad_frame",
+        "journal_error",
+        "journal_failed",
+        "journal_reopened",
+        "journal_reopen_failed",
+        "repl_logon",
     };
     if (strcmp(source, "broker") == 0) {
         for (size_t i = 0; i < sizeof broker_ev / sizeof *broker_ev; i++)
@@ -258,7 +266,7 @@ static void on_trace(server *s, const char *source, const char *event, const cha
                 (unsigned long long)t, source, event, fields && *fields ? "," : "",
                 fields ? fields : "");
     }
-    if (!status_event(source, event))
+    if (!sim_serve_status_event(source, event))
         return;
     char text[1024];
     fields_text(fields, text, sizeof text);

@@ -19,6 +19,7 @@
 #ifndef SIM_SERVE_H
 #define SIM_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "broker.h"
@@ -34,6 +35,11 @@ int sim_serve_main(int argc, char **argv);
  * "ok", 1 when it replied with an error, 2 for bad usage or when the server
  * could not be reached. `--help` says more. */
 int sim_admin_main(int argc, char **argv);
+
+/* Whether a trace event (source "broker", or the journal's) is one of the
+ * status lines `faultline serve` logs: connection events, start, journal
+ * failures and reopens, recovery, retention. Per-message events are not. */
+bool sim_serve_status_event(const char *source, const char *event);
 
 /* --- the config file (serve_config.c) --------------------------------
  *

@@ -164,9 +164,35 @@ static void test_missing_file(void **state)
     assert_int_equal(sim_serve_config_load(NULL, NULL, &cfg, NULL, 0), FL_E_INVAL);
 }
 
+/* The serve log carries the journal's failure and reopen as status lines
+ * (an operator must see that sessions were dropped because an fsync
+ * failed), and never a per-message event. */
+static void test_status_events(void **state)
+{
+    static const char *const status[][2] = {
+        {"broker", "journal_failed"},
+        {"broker", "journal_reopened"},
+        {"broker", "journal_reopen_failed"},
+        {"broker", "journal_error"},
+        {"broker", "logon"},
+        {"broker", "session_closed"},
+        {"journal", "recovered"},
+        {"journal", "recovery_drop"},
+    };
+    static const char *const quiet[][2] = {
+        {"broker", "publish"},   {"broker", "deliver"}, {"broker", "replicated_in"},
+        {"broker", "recovered"}, {"journal", "append"},
+    };
+    for (size_t i = 0; i < sizeof status / sizeof status[0]; i++)
+        assert_true(sim_serve_status_event(status[i][0], status[i][1]));
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
+        assert_false(sim_serve_status_event(quiet[i][0], quiet[i][1]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_events),
         cmocka_unit_test_setup_teardown(test_load_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spec_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults_without_credentials, setup, teardown),
