@@ -18,11 +18,14 @@ static void table_init(void)
         uint32_t c = i;
         for (int k = 0; k < 8; k++)
             c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
-        table[0][i] = c;
+        __atomic_store_n(&table[0][i], c, __ATOMIC_RELAXED);
     }
     for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
+        for (int t = 1; t < 8; t++) {
+            uint32_t prev = __atomic_load_n(&table[t - 1][i], __ATOMIC_RELAXED);
+            uint32_t low = __atomic_load_n(&table[0][prev & 0xff], __ATOMIC_RELAXED);
+            __atomic_store_n(&table[t][i], (prev >> 8) ^ low, __ATOMIC_RELAXED);
+        }
     __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -221,13 +224,14 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw(uint32_t crc,
     return ~(uint32_t)c;
 }
 
-/* crc_a advanced over len_b zero bytes, xor crc_b: qwords through the
- * table (SHIFT_MAX_Q at a time), the remaining bytes through the crc32
- * instruction on zeros (a 4-, 2- or 1-byte step multiplies by x^32, x^16
- * or x^8). */
+/* crc_a advanced over len_b zero bytes, xor crc_b: up to SHIFT_MAX_Q
+ * qwords through the table (longer B by squaring, combine_sw), the remaining bytes through the
+ * crc32 instruction on zeros (a 4-, 2- or 1-byte step multiplies by x^32, x^16 or x^8). */
 __attribute__((target("sse4.2,pclmul"))) static uint32_t combine_hw(uint32_t crc_a, uint32_t crc_b,
                                                                     uint64_t len_b)
 {
+    if (len_b > 8 * (uint64_t)SHIFT_MAX_Q)
+        return combine_sw(crc_a, crc_b, len_b); /* O(log len_b), not a loop */
     if (!__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE))
         shift_init();
     uint64_t c = crc_a;
@@ -237,11 +241,8 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t combine_hw(uint32_t crc
         c = __builtin_ia32_crc32hi((uint32_t)c, 0);
     if (len_b & 1)
         c = __builtin_ia32_crc32qi((uint32_t)c, 0);
-    for (uint64_t q = len_b / 8; q;) {
-        size_t k = q > SHIFT_MAX_Q ? SHIFT_MAX_Q : (size_t)q;
-        c = shift_q(c, k);
-        q -= k;
-    }
+    if (len_b >= 8)
+        c = shift_q(c, (size_t)(len_b / 8));
     return (uint32_t)c ^ crc_b;
 }
 

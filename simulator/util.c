@@ -1,6 +1,7 @@
 /* Small helpers shared by the simulator's files (util.h). */
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,11 +25,15 @@ void sim_set_err(char *err, size_t cap, const char *fmt, ...)
 
 int sim_mkdir_p(const char *dir, char *err, size_t errcap)
 {
-    if (!dir[0])
+    if (!dir[0]) {
+        sim_set_err(err, errcap, "cannot create a directory with an empty name");
         return FL_E_INVAL;
+    }
     char *p = strdup(dir);
-    if (!p)
+    if (!p) {
+        sim_set_err(err, errcap, "%s: out of memory", dir);
         return FL_E_NOMEM;
+    }
     int rc = 0;
     for (char *s = p + 1; rc == 0; s++) {
         bool end = *s == 0;
@@ -49,6 +54,7 @@ int sim_mkdir_p(const char *dir, char *err, size_t errcap)
 
 int sim_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
+    assert(elem > 0 && first > 0);
     if (need <= *cap)
         return 0;
     size_t n = *cap ? *cap : first;

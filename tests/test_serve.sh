@@ -174,13 +174,13 @@ sub_logged_on() {
 }
 
 start_pub() {
-    (cd "$T" && exec "${DEFSIG[@]}" "$PUB" --server "127.0.0.1:$port" --count "$N" --rate "$RATE" \
+    (cd "$T" && exec ${DEFSIG[@]+"${DEFSIG[@]}"} "$PUB" --server "127.0.0.1:$port" --count "$N" --rate "$RATE" \
         --dir pub-1.data) >>"$T/pub.log" 2>&1 &
     PUB_PID=$!
 }
 
 start_sub() {
-    (cd "$T" && exec "${DEFSIG[@]}" "$SUB" --server "127.0.0.1:$port" --expect "$N" --out received.txt \
+    (cd "$T" && exec ${DEFSIG[@]+"${DEFSIG[@]}"} "$SUB" --server "127.0.0.1:$port" --expect "$N" --out received.txt \
         --dir sub-1.data) >>"$T/sub.log" 2>&1 &
     SUB_PID=$!
 }

@@ -97,11 +97,11 @@ void fl_buf_clear(fl_buf *b);
 /* Big-endian loads and stores on raw memory; the caller guarantees the
  * bytes exist. One unaligned access and a byte swap each (memcpy of a
  * fixed size compiles to a plain load or store). */
-#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define FL__BE16(v) __builtin_bswap16(v)
 #define FL__BE32(v) __builtin_bswap32(v)
 #define FL__BE64(v) __builtin_bswap64(v)
-#elif defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define FL__BE16(v) (v)
 #define FL__BE32(v) (v)
 #define FL__BE64(v) (v)
