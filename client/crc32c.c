@@ -151,18 +151,15 @@ __attribute__((target("sse4.2,pclmul"))) static inline uint64_t shift_q(uint64_t
 /* Largest stream per round (the shift table covers two of them). */
 #define TRIPLE_MAX_Q (SHIFT_MAX_Q / 2)
 
-/* The crc32 instruction has a latency of three cycles and a throughput of
- * one, so one dependent chain runs at a third of the speed the unit can
- * do. Three independent chains over three consecutive stretches of k
- * qwords, then two shifts to join them, fill it. The first loads are
- * aligned to 8 bytes with at most one 4-, one 2- and one 1-byte step
- * (their loads then match the stores of a caller that just wrote the
- * bytes the same way, e.g. a record header, so they forward). */
-__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw(uint32_t crc, const void *data,
-                                                                   size_t len)
+/* Align p to 8 bytes with at most one 1-, one 2- and one 4-byte step
+ * (for len >= 8). Aligned 8-byte loads then match the stores of a caller
+ * that just wrote the bytes the same way (e.g. a record header), so the
+ * CPU forwards them instead of waiting for the stores to reach the cache. */
+__attribute__((target("sse4.2"), always_inline)) static inline uint64_t
+crc_head(uint64_t c, const unsigned char **pp, size_t *plen)
 {
-    const unsigned char *p = data;
-    uint64_t c = (uint32_t)~crc;
+    const unsigned char *p = *pp;
+    size_t len = *plen;
     if (len >= 8) {
         if ((uintptr_t)p & 1) {
             c = __builtin_ia32_crc32qi((uint32_t)c, *p);
@@ -181,6 +178,63 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw(uint32_t crc,
             p += 4, len -= 4;
         }
     }
+    *pp = p;
+    *plen = len;
+    return c;
+}
+
+/* One chain over the remaining qwords, then a 4-, 2- and 1-byte tail;
+ * returns the finished CRC. */
+__attribute__((target("sse4.2"), always_inline)) static inline uint32_t
+crc_rest(uint64_t c, const unsigned char *p, size_t len)
+{
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    if (len & 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        c = __builtin_ia32_crc32si((uint32_t)c, v);
+        p += 4;
+    }
+    if (len & 2) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        c = __builtin_ia32_crc32hi((uint32_t)c, v);
+        p += 2;
+    }
+    if (len & 1)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p);
+    return ~(uint32_t)c;
+}
+
+/* One chain: the path for a CPU with SSE4.2 but no PCLMUL. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_serial(uint32_t crc, const void *data,
+                                                                size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t c = crc_head((uint32_t)~crc, &p, &len);
+    return crc_rest(c, p, len);
+}
+
+uint32_t fl_crc32c_hw_serial(uint32_t crc, const void *data, size_t len)
+{
+    if (!__builtin_cpu_supports("sse4.2"))
+        return fl_crc32c_sw(crc, data, len);
+    return crc32c_serial(crc, data, len);
+}
+
+/* The crc32 instruction has a latency of three cycles and a throughput of
+ * one, so one dependent chain runs at a third of the speed the unit can
+ * do. Three independent chains over three consecutive stretches of k
+ * qwords, then two shifts to join them, fill it. */
+__attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw(uint32_t crc, const void *data,
+                                                                   size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t c = crc_head((uint32_t)~crc, &p, &len);
     if (len >= 24 * TRIPLE_MIN_Q && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE))
         shift_init();
     while (len >= 24 * TRIPLE_MIN_Q) {
@@ -202,26 +256,7 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_hw(uint32_t crc,
         p += 24 * k;
         len -= 24 * k;
     }
-    for (; len >= 8; p += 8, len -= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c = __builtin_ia32_crc32di(c, v);
-    }
-    if (len & 4) {
-        uint32_t v;
-        memcpy(&v, p, 4);
-        c = __builtin_ia32_crc32si((uint32_t)c, v);
-        p += 4;
-    }
-    if (len & 2) {
-        uint16_t v;
-        memcpy(&v, p, 2);
-        c = __builtin_ia32_crc32hi((uint32_t)c, v);
-        p += 2;
-    }
-    if (len & 1)
-        c = __builtin_ia32_crc32qi((uint32_t)c, *p);
-    return ~(uint32_t)c;
+    return crc_rest(c, p, len);
 }
 
 /* crc_a advanced over len_b zero bytes, xor crc_b: up to SHIFT_MAX_Q
@@ -248,7 +283,12 @@ __attribute__((target("sse4.2,pclmul"))) static uint32_t combine_hw(uint32_t crc
 
 int fl_crc32c_hw_available(void)
 {
-    return __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul") ? 1 : 0;
+    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+}
+
+static int pclmul_available(void)
+{
+    return __builtin_cpu_supports("pclmul") ? 1 : 0;
 }
 #else
 static uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len)
@@ -261,19 +301,35 @@ static uint32_t combine_hw(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
     return combine_sw(crc_a, crc_b, len_b);
 }
 
+static uint32_t crc32c_serial(uint32_t crc, const void *data, size_t len)
+{
+    return fl_crc32c_sw(crc, data, len);
+}
+
+uint32_t fl_crc32c_hw_serial(uint32_t crc, const void *data, size_t len)
+{
+    return fl_crc32c_sw(crc, data, len);
+}
+
 int fl_crc32c_hw_available(void)
+{
+    return 0;
+}
+
+static int pclmul_available(void)
 {
     return 0;
 }
 #endif
 
-/* 0 = undecided, 1 = software, 2 = hardware; benign race as above. */
+/* 0 = undecided, 1 = software, 2 = three chains (SSE4.2 and PCLMUL),
+ * 3 = one chain (SSE4.2 alone); benign race as above. */
 static int impl_choice(void)
 {
     static int impl;
     int i = __atomic_load_n(&impl, __ATOMIC_RELAXED);
     if (i == 0) {
-        i = fl_crc32c_hw_available() ? 2 : 1;
+        i = !fl_crc32c_hw_available() ? 1 : pclmul_available() ? 2 : 3;
         __atomic_store_n(&impl, i, __ATOMIC_RELAXED);
     }
     return i;
@@ -291,5 +347,12 @@ uint32_t fl_crc32c_combine_sw(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
 
 uint32_t fl_crc32c(uint32_t crc, const void *data, size_t len)
 {
-    return impl_choice() == 2 ? crc32c_hw(crc, data, len) : fl_crc32c_sw(crc, data, len);
+    switch (impl_choice()) {
+    case 2:
+        return crc32c_hw(crc, data, len);
+    case 3:
+        return crc32c_serial(crc, data, len);
+    default:
+        return fl_crc32c_sw(crc, data, len);
+    }
 }

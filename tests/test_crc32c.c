@@ -55,6 +55,7 @@ static void agree(const uint8_t *p, size_t len)
     uint32_t a = fl_crc32c(0, p, len);
     assert_int_equal(a, fl_crc32c_sw(0, p, len));
     assert_int_equal(a, fl_crc32c_bytewise(0, p, len));
+    assert_int_equal(a, fl_crc32c_hw_serial(0, p, len));
     size_t part = len / 3;
     assert_int_equal(a, fl_crc32c(fl_crc32c(0, p, part), p + part, len - part));
 }

@@ -2,8 +2,8 @@
  *
  * fl_crc32c() picks, once per process, the SSE4.2 crc32 instruction (three
  * interleaved chains joined with carry-less multiplies) when the CPU has
- * SSE4.2 and PCLMUL, and a slicing-by-8 table otherwise; both give
- * identical results.
+ * SSE4.2 and PCLMUL, one chain of it with SSE4.2 alone, and a slicing-by-8
+ * table otherwise; all give identical results.
  * Stored checksums use the masked form (as LevelDB/RocksDB do) because a
  * CRC computed over data that itself contains CRCs is weak.
  */
@@ -36,7 +36,11 @@ uint32_t fl_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 /* The same by polynomial arithmetic alone (the portable path). */
 uint32_t fl_crc32c_combine_sw(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 
-/* Non-zero when fl_crc32c() uses the SSE4.2 instruction (with PCLMUL). */
+/* One dependent chain of the crc32 instruction (the path fl_crc32c takes
+ * on a CPU with SSE4.2 but no PCLMUL); slicing-by-8 without SSE4.2. */
+uint32_t fl_crc32c_hw_serial(uint32_t crc, const void *data, size_t len);
+
+/* Non-zero when fl_crc32c() uses the SSE4.2 instruction. */
 int fl_crc32c_hw_available(void);
 
 #define FL_CRC32C_MASK_DELTA 0xa282ead8u
