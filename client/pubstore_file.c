@@ -115,13 +115,17 @@
 
 static uint64_t pf_recovered_last(void *arg);
 
-/* Segments rotate at 16 MiB by default (option segment_size). */
+/* Segments rotate at 16 MiB by default (option segment_size); two dead
+ * segment files are kept and written over by the next rotations (option
+ * recycle; never under recovery=strict): overwriting cached pages is
+ * cheaper than creating, filling and later unlinking a fresh file. */
 static const fl__file_kind pub_kind = {
     .what = "pubstore file",
     .source = "pubstore",
     .seg_kind = FL_SEG_KIND_PUBLISH_STORE,
     .segment_size = 16ull << 20,
     .max_record = 16u << 20,
+    .recycle = 2,
     .reserve_name = "reserve",
     .recovered_last = pf_recovered_last,
     .reserve_fallback = RESERVE_BLOCK,

@@ -28,6 +28,21 @@
  * Reading goes through a sliding window over the read callback, so a segment
  * is never loaded whole; the window only grows to hold one record, whose
  * length has been validated first.
+ *
+ * Recycled segments (header flag FL_SEG_FLAG_RECYCLED, any mode but
+ * STRICT): at the first position that is not a good record the scanner
+ * looks for anything of this segment further on (own_record_after: a valid
+ * record with its salt and a chain number not below the expected one, found
+ * by the same salt search salvage uses). Nothing: the data ends there and
+ * the rest of the file is an older generation's (stale_bytes; a record
+ * header of this segment whose record does not verify is its last write,
+ * cut short, dropped as a torn tail of its own length). Something: it is
+ * damage in the middle and the mode applies as usual, except that the
+ * region POINT_IN_TIME drops ends with the last record of this segment
+ * (own_extent), not at end of file. Bytes after a seal are stale, not
+ * AFTER_SEAL. The salt search uses memmem on the window for the salt bytes
+ * (offset 24 of a record header), so scanning a 16 MiB stale tail costs
+ * about as much as reading it.
  */
 #include "faultline/record.h"
 
@@ -50,12 +65,14 @@ int fl_seg_header_encode(const fl_seg_header *h, uint8_t *out, size_t cap)
 {
     if (h == NULL || out == NULL || cap < FL_SEG_HEADER_SIZE)
         return FL_E_INVAL;
-    if (h->kind == 0 || h->segment_id == 0 || h->first_recno == 0)
+    if (h->kind == 0 || h->segment_id == 0 || h->first_recno == 0 ||
+        (h->flags & ~FL_SEG_FLAGS_KNOWN) != 0)
         return FL_E_INVAL;
     memset(out, 0, FL_SEG_HEADER_SIZE);
     memcpy(out, FL_SEG_MAGIC, FL_SEG_MAGIC_LEN);
     fl_store_be16(out + 8, FL_SEG_VERSION);
     fl_store_be16(out + 10, h->kind);
+    fl_store_be32(out + 12, h->flags);
     fl_store_be64(out + 16, h->segment_id);
     fl_store_be64(out + 24, h->salt);
     fl_store_be64(out + 32, h->prev_segment_id);
@@ -89,9 +106,10 @@ int fl_seg_header_decode(const uint8_t *buf, size_t len, fl_seg_header *h)
     t.prev_segment_id = fl_load_be64(buf + 32);
     t.prev_last_recno = fl_load_be64(buf + 40);
     t.first_recno = fl_load_be64(buf + 48);
+    t.flags = fl_load_be32(buf + 12);
     if (t.kind == 0 || t.segment_id == 0 || t.first_recno == 0)
         return FL_E_CORRUPT;
-    if (fl_load_be32(buf + 12) != 0 || fl_load_be32(buf + 56) != 0)
+    if ((t.flags & ~FL_SEG_FLAGS_KNOWN) != 0 || fl_load_be32(buf + 56) != 0)
         return FL_E_CORRUPT;
     *h = t;
     return 0;
@@ -324,6 +342,7 @@ typedef struct scanner {
     uint64_t salt;
     uint64_t first_recno;
     uint64_t expected; /* chain number the next record must carry */
+    int recycled;      /* stale bytes of an older generation end the data */
 } scanner;
 
 /* A read at `at` delivered nothing and `at` lies past the furthest byte
@@ -460,6 +479,7 @@ typedef struct exam {
     int tolerable;  /* V_DROP that TOLERATE_TORN_TAIL accepts */
     int framed;     /* header trusted: size is the record's true extent */
     int crc_ok;     /* the whole record validated (hcrc, salt, length, crc) */
+    int own;        /* header CRC and salt are this segment's */
     uint64_t size;  /* HDR + len when framed */
     uint64_t chain; /* chain number when crc_ok */
     rhdr r;
@@ -555,6 +575,7 @@ static int examine(scanner *s, uint64_t off, int probe, exam *e)
         drop(e, FL_DROP_STALE_SALT);
         return 0;
     }
+    e->own = 1;
     if (e->r.len > s->max) {
         drop(e, FL_DROP_BAD_LENGTH);
         return 0;
@@ -615,31 +636,39 @@ static void add_drop(scanner *s, uint64_t off, uint64_t len, uint64_t first, uin
 }
 
 /* Salvage: the first offset >= from holding a whole valid record whose chain
- * number is not below the expected one; *found = 0 when none before EOF. */
+ * number is not below the expected one; *found = 0 when none before EOF.
+ * Candidates are the offsets whose salt field (bytes 24..31) holds this
+ * segment's salt, found with memmem over the window. */
 static int resync(scanner *s, uint64_t from, uint64_t *at, int *found)
 {
     uint8_t salt_be[8];
     fl_store_be64(salt_be, s->salt);
     *found = 0;
-    for (uint64_t q = from;; q++) {
-        const uint8_t *h;
+    for (uint64_t q = from;;) {
+        const uint8_t *p;
         size_t avail;
-        int rc = win(s, q, HDR, &h, &avail);
+        int rc = win(s, q, s->chunk, &p, &avail);
         if (rc != 0)
             return rc;
         if (avail < HDR) /* end of file is now known */
             return find_eof(s, q, at);
-        if (memcmp(h + 24, salt_be, 8) != 0)
+        /* a candidate i in [0, avail - HDR] has its salt at p + i + 24 */
+        const uint8_t *hit = memmem(p + 24, avail - 24, salt_be, sizeof salt_be);
+        if (hit == NULL) {
+            q += avail - HDR + 1;
             continue;
+        }
+        uint64_t c = q + (uint64_t)(hit - p) - 24;
         exam e;
-        rc = examine(s, q, 1, &e);
+        rc = examine(s, c, 1, &e);
         if (rc != 0)
             return rc;
         if (e.crc_ok && e.chain >= s->expected) {
-            *at = q;
+            *at = c;
             *found = 1;
             return 0;
         }
+        q = c + 1;
     }
 }
 
@@ -689,24 +718,93 @@ static int after_seal(scanner *s, uint64_t off, int *bad)
     int rc = find_eof(s, off, &end);
     if (rc != 0 || end <= off)
         return rc;
+    if (s->recycled) {
+        s->rep->stale_bytes = end - off; /* an older generation's bytes */
+        return 0;
+    }
     add_drop(s, off, end - off, 0, 0, FL_DROP_AFTER_SEAL);
     *bad = 1;
     return 0;
 }
 
-/* Handle damage outside salvage: drop [off, EOF) and stop. */
+/* Recycled segment: the end of the last valid record with this segment's
+ * salt (and a chain number not below the expected one) at or after `from`;
+ * `from` itself when there is none. What follows is an older generation's. */
+static int own_extent(scanner *s, uint64_t from, uint64_t *end)
+{
+    *end = from;
+    for (uint64_t q = from;;) {
+        uint64_t at;
+        int found;
+        int rc = resync(s, q, &at, &found);
+        if (rc != 0 || !found)
+            return rc;
+        exam e;
+        rc = examine(s, at, 1, &e);
+        if (rc != 0)
+            return rc;
+        *end = at + e.size;
+        q = *end;
+    }
+}
+
+/* Handle damage outside salvage: drop [off, EOF) and stop (in a recycled
+ * segment [off, end of the last record of this segment): the rest is
+ * stale). */
 static int stop_at(scanner *s, uint64_t off, const exam *e, int *bad)
 {
     uint64_t end;
     int rc = find_eof(s, off, &end);
     if (rc != 0)
         return rc;
+    if (s->recycled) {
+        uint64_t file_end = end;
+        rc = own_extent(s, e->framed ? off + e->size : off + 1, &end);
+        if (rc != 0)
+            return rc;
+        if (end > file_end)
+            end = file_end;
+        s->rep->stale_bytes = file_end > end ? file_end - end : 0;
+    }
     uint64_t first = s->expected, last = 0;
     if (e->reason == FL_DROP_RECNO_GAP && e->chain > s->expected)
         last = e->chain - 1;
     add_drop(s, off, end > off ? end - off : 0, first, last, e->reason);
     if (!e->tolerable || s->opts->mode != FL_RECOVERY_TOLERATE_TORN_TAIL)
         *bad = 1;
+    return 0;
+}
+
+/* Recycled segment, damage at `off`: whether anything of this segment
+ * follows, i.e. a valid record with its salt (the one at `off` itself, or
+ * one starting later with a chain number not below the expected one). */
+static int own_record_after(scanner *s, uint64_t off, const exam *e, int *later)
+{
+    if (e->crc_ok) {
+        *later = 1;
+        return 0;
+    }
+    uint64_t at;
+    return resync(s, e->framed ? off + e->size : off + 1, &at, later);
+}
+
+/* Recycled segment: nothing of it follows `off`, so the data ends there and
+ * the rest is stale. A record header of this segment at `off` whose record
+ * does not verify was the last write, cut short: a torn tail of its own
+ * length. */
+static int stale_end(scanner *s, uint64_t off, const exam *e)
+{
+    uint64_t end;
+    int rc = find_eof(s, off, &end);
+    if (rc != 0)
+        return rc;
+    uint64_t cut = off;
+    if (e->own) {
+        uint64_t len = e->r.len <= s->max ? (uint64_t)HDR + e->r.len : HDR;
+        cut = end - off < len ? end : off + len;
+        add_drop(s, off, cut - off, s->expected, 0, FL_DROP_TORN_TAIL);
+    }
+    s->rep->stale_bytes = end - cut;
     return 0;
 }
 
@@ -737,6 +835,14 @@ static int scan_records(scanner *s, fl_record_fn on_record, void *cb_arg, int *b
             off += e.size;
             continue;
         }
+        if (s->recycled) {
+            int later = 0;
+            rc = own_record_after(s, off, &e, &later);
+            if (rc != 0)
+                return rc;
+            if (!later)
+                return stale_end(s, off, &e);
+        }
         if (s->opts->mode != FL_RECOVERY_SALVAGE)
             return stop_at(s, off, &e, bad);
         if (e.reason == FL_DROP_RECNO_GAP && e.chain > s->expected) {
@@ -764,6 +870,9 @@ static int scan_header(scanner *s)
         return rc;
     }
     s->rep->header_ok = 1;
+    s->recycled =
+        (s->rep->header.flags & FL_SEG_FLAG_RECYCLED) != 0 && s->opts->mode != FL_RECOVERY_STRICT;
+    s->rep->recycled = s->recycled;
     s->salt = s->rep->header.salt;
     s->first_recno = s->rep->header.first_recno;
     s->expected = s->first_recno;

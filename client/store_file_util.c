@@ -17,30 +17,58 @@
 /* ------------------------------------------------------------------ */
 /* options */
 
-/* Where own_option writes, and whether segment_size was given already. */
+/* Where own_option writes, and which of its keys were given already. */
 typedef struct own_ctx {
     fl__file_opts *out;
     bool seen_segment_size;
+    bool seen_recycle;
 } own_ctx;
 
-/* The file stores' own key on top of the shared ones (store_util.h):
- * segment_size=<bytes> (>= 4096), at most once like every other key. */
+/* Parse a decimal u64 into *x (0 when empty); false for a non-digit or a
+ * value above UINT64_MAX. */
+static bool parse_u64(const char *v, size_t vlen, uint64_t *x)
+{
+    *x = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        if (v[i] < '0' || v[i] > '9' || *x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+            return false;
+        *x = *x * 10 + (uint64_t)(v[i] - '0');
+    }
+    return true;
+}
+
+/* recycle=<n> (0..FL_SEGLOG_MAX_RECYCLE), at most once. */
+static int recycle_option(own_ctx *oc, const char *v, size_t vlen, char *err, size_t errcap)
+{
+    if (oc->seen_recycle)
+        return fl__store_errf(FL_E_INVAL, err, errcap, "options: key 'recycle' given twice");
+    uint64_t x = 0;
+    if (vlen == 0 || !parse_u64(v, vlen, &x) || x > FL_SEGLOG_MAX_RECYCLE)
+        return fl__store_errf(FL_E_INVAL, err, errcap, "options: recycle '%.*s' must be 0..%d",
+                              (int)vlen, v, FL_SEGLOG_MAX_RECYCLE);
+    oc->out->recycle = (uint32_t)x;
+    oc->seen_recycle = true;
+    return 0;
+}
+
+/* The file stores' own keys on top of the shared ones (store_util.h):
+ * segment_size=<bytes> (>= 4096) and recycle=<n>, each at most once like
+ * every other key. */
 static int own_option(void *arg, const char *key, size_t klen, const char *v, size_t vlen,
                       char *err, size_t errcap)
 {
     own_ctx *oc = arg;
+    if (klen == 7 && memcmp(key, "recycle", 7) == 0)
+        return recycle_option(oc, v, vlen, err, errcap);
     if (klen != 12 || memcmp(key, "segment_size", 12) != 0)
         return fl__store_errf(FL_E_INVAL, err, errcap, "options: unknown key '%.*s'", (int)klen,
                               key);
     if (oc->seen_segment_size)
         return fl__store_errf(FL_E_INVAL, err, errcap, "options: key 'segment_size' given twice");
     uint64_t x = 0;
-    for (size_t i = 0; i < vlen; i++) {
-        if (v[i] < '0' || v[i] > '9' || x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
-            return fl__store_errf(FL_E_INVAL, err, errcap, "options: bad segment_size '%.*s'",
-                                  (int)vlen, v);
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
+    if (!parse_u64(v, vlen, &x))
+        return fl__store_errf(FL_E_INVAL, err, errcap, "options: bad segment_size '%.*s'",
+                              (int)vlen, v);
     if (vlen == 0 || x < 4096)
         return fl__store_errf(FL_E_INVAL, err, errcap,
                               "options: segment_size '%.*s' must be >= 4096", (int)vlen, v);
@@ -61,7 +89,8 @@ int fl__file_opts_parse(const fl__file_kind *kind, const char *text, fl__file_op
     fl__store_options so;
     out->segment_size = kind->segment_size;
     out->max_record = kind->max_record;
-    own_ctx oc = {out, false};
+    out->recycle = kind->recycle;
+    own_ctx oc = {out, false, false};
     int rc = fl__store_options_parse_ex(text, &so, own_option, &oc, err, errcap);
     if (rc < 0)
         return rc;
@@ -88,6 +117,7 @@ void fl__file_seglog_options(const fl__file_kind *kind, const fl__file_opts *opt
     o->batch_window_us = opts->batch_window_us;
     o->batch_count = 0;
     o->max_record = opts->max_record;
+    o->recycle = opts->recycle; /* the seglog ignores it under strict */
 }
 
 /* ------------------------------------------------------------------ */

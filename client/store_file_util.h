@@ -41,8 +41,13 @@
  * Option keys: sync, batch_window, recovery, capacity (store_util.h) and
  *   segment_size=<bytes>   decimal >= 4096, the size at which segments
  *                          rotate; default per kind
+ *   recycle=<n>            decimal 0..FL_SEGLOG_MAX_RECYCLE, dead segment
+ *                          files kept as spares and written over by the
+ *                          next rotations (0: unlink them); default per
+ *                          kind; recovery=strict never recycles
  * Errors as fl__store_options_parse_ex: FL_E_INVAL (unknown key, bad or
- * small segment_size, ...) or FL_E_OVERFLOW, with detail in err.
+ * small segment_size, recycle out of range, ...) or FL_E_OVERFLOW, with
+ * detail in err.
  */
 #ifndef FAULTLINE_STORE_FILE_UTIL_H
 #define FAULTLINE_STORE_FILE_UTIL_H
@@ -63,6 +68,7 @@ typedef struct fl__file_opts {
     uint64_t capacity;     /* bytes; 0: unlimited (stores may ignore it) */
     uint64_t segment_size; /* rotate at this many bytes */
     uint32_t max_record;   /* largest record payload written or believed */
+    uint32_t recycle;      /* dead segment files kept for reuse (seglog) */
 } fl__file_opts;
 
 /* What distinguishes one kind of file store from another. */
@@ -72,6 +78,7 @@ typedef struct fl__file_kind {
     unsigned seg_kind;     /* FL_SEG_KIND_* of its segments */
     uint64_t segment_size; /* default segment_size */
     uint32_t max_record;   /* max_record (no option sets it) */
+    uint32_t recycle;      /* default recycle */
     /* The reservation file (see above), or NULL for a kind without one. */
     const char *reserve_name;
     /* With reserve_name: the highest number the recovered log shows handed

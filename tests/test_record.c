@@ -981,6 +981,174 @@ static void test_file_size_after_skip_past_eof(void **state)
     }
 }
 
+/* ---- recycled segments ------------------------------------------------- */
+
+#define OLD_SALT 0x01d5a170000000aull
+
+static void test_seg_header_flags(void **state)
+{
+    (void)state;
+    fl_seg_header h = make_header(SALT), d;
+    uint8_t b[FL_SEG_HEADER_SIZE];
+    h.flags = FL_SEG_FLAG_RECYCLED;
+    assert_int_equal(fl_seg_header_encode(&h, b, sizeof b), 0);
+    assert_int_equal(fl_seg_header_decode(b, sizeof b, &d), 0);
+    assert_int_equal(d.flags, FL_SEG_FLAG_RECYCLED);
+    assert_int_equal(d.segment_id, h.segment_id);
+    h.flags = 2; /* unknown */
+    assert_int_equal(fl_seg_header_encode(&h, b, sizeof b), FL_E_INVAL);
+    /* an unknown flag with a valid CRC is impossible, not a checksum error */
+    h.flags = 0;
+    assert_int_equal(fl_seg_header_encode(&h, b, sizeof b), 0);
+    b[15] = 4;
+    uint32_t crc = fl_crc32c_mask(fl_crc32c(0, b, 60));
+    b[60] = (uint8_t)(crc >> 24);
+    b[61] = (uint8_t)(crc >> 16);
+    b[62] = (uint8_t)(crc >> 8);
+    b[63] = (uint8_t)crc;
+    assert_int_equal(fl_seg_header_decode(b, sizeof b, &d), FL_E_CORRUPT);
+}
+
+/* An older generation filling SEGCAP bytes (records of `old_len` payload
+ * bytes, the rest zeros from `zeros_at` on), then the fixture's segment `s`
+ * written over its start with the recycled flag. */
+static size_t build_recycled(const seg *s, uint32_t old_len, size_t zeros_at, uint8_t *out)
+{
+    memset(out, 0, SEGCAP);
+    fl_seg_header oh = make_header(OLD_SALT);
+    oh.segment_id = 3;
+    assert_int_equal(fl_seg_header_encode(&oh, out, SEGCAP), 0);
+    size_t at = FL_SEG_HEADER_SIZE;
+    uint8_t pl[256];
+    memset(pl, 0xa5, sizeof pl);
+    for (uint64_t r = 1; at + fl_record_size(old_len) <= zeros_at; r++) {
+        assert_int_equal(fl_record_encode(out + at, SEGCAP - at, OLD_SALT, r, TUSER, pl, old_len),
+                         0);
+        at += fl_record_size(old_len);
+    }
+    memcpy(out, s->data, s->len);
+    fl_seg_header h = make_header(SALT);
+    h.flags = FL_SEG_FLAG_RECYCLED;
+    assert_int_equal(fl_seg_header_encode(&h, out, SEGCAP), 0);
+    return SEGCAP;
+}
+
+/* What follows the records (or the seal) in a recycled file is the older
+ * generation's: not damage in any mode but strict, whatever it looks like
+ * there (a whole stale record, the middle of one, zeros), at any read chunk
+ * size. Strict refuses (it cannot tell). */
+static void test_recycled_stale_tail(void **state)
+{
+    const seg *fx = *state;
+    static const uint32_t old_lens[] = {0, 50, 100, 7};
+    static const size_t zeros[] = {SEGCAP, 700, 300};
+    static const size_t chunks[] = {0, 256, 300};
+    uint8_t *buf = malloc(SEGCAP);
+    assert_non_null(buf);
+    for (int sealed = 0; sealed < 2; sealed++)
+        for (size_t o = 0; o < 4; o++)
+            for (size_t z = 0; z < 3; z++)
+                for (size_t c = 0; c < 3; c++)
+                    for (size_t m = 0; m < 4; m++) {
+                        const seg *s = &fx[sealed];
+                        size_t len = build_recycled(s, old_lens[o], zeros[z], buf);
+                        yield y;
+                        fl_scan_report rep;
+                        int rc = scan_mem(buf, len, all_modes[m], 0, chunks[c], s, &y, &rep);
+                        if (all_modes[m] == FL_RECOVERY_STRICT) {
+                            assert_int_equal(rc, FL_E_DAMAGED);
+                            assert_false(rep.recycled);
+                            continue;
+                        }
+                        assert_int_equal(rc, 0);
+                        assert_prefix(&y, NREC);
+                        assert_true(rep.recycled);
+                        assert_false(rep.damaged);
+                        assert_int_equal(rep.sealed, sealed);
+                        assert_int_equal(rep.end_offset, s->len);
+                        assert_int_equal(rep.file_size, len);
+                        assert_int_equal(rep.stale_bytes, len - s->len);
+                        assert_int_equal(rep.next_recno, FIRST + NREC);
+                    }
+    free(buf);
+}
+
+/* The last record of a recycled segment cut short (its header written, the
+ * rest still the older generation's bytes): a torn tail of that record's
+ * length, tolerated by tolerate_torn_tail; then stale bytes. */
+static void test_recycled_torn_last_record(void **state)
+{
+    const seg *s = &((const seg *)*state)[0];
+    uint8_t *buf = malloc(SEGCAP);
+    assert_non_null(buf);
+    for (size_t m = 1; m < 4; m++) {
+        size_t len = build_recycled(s, 50, SEGCAP, buf);
+        /* record NREC-2 (100 bytes of payload): keep its header only */
+        size_t at = s->off[NREC - 4], rl = fl_record_size(lens[NREC - 4]);
+        uint8_t old[SEGCAP];
+        build_recycled(&(seg){.len = 0}, 50, SEGCAP, old);
+        memcpy(buf + at + FL_RECORD_HEADER_SIZE, old + at + FL_RECORD_HEADER_SIZE,
+               len - at - FL_RECORD_HEADER_SIZE);
+        yield y;
+        fl_scan_report rep;
+        assert_int_equal(scan_mem(buf, len, all_modes[m], 0, 0, s, &y, &rep), 0);
+        assert_prefix(&y, NREC - 4);
+        assert_int_equal(rep.drops_total, 1);
+        assert_int_equal(rep.drops[0].reason, FL_DROP_TORN_TAIL);
+        assert_int_equal(rep.drops[0].offset, at);
+        assert_int_equal(rep.drops[0].length, rl);
+        assert_int_equal(rep.end_offset, at);
+        assert_int_equal(rep.stale_bytes, len - at - rl);
+    }
+    free(buf);
+}
+
+/* Damage in the middle of a recycled segment (records with its salt after
+ * it) is damage: tolerate refuses, point_in_time drops up to the end of the
+ * segment's last record (not the stale bytes), salvage skips it. */
+static void test_recycled_damage_in_middle(void **state)
+{
+    const seg *s = &((const seg *)*state)[0];
+    uint8_t *buf = malloc(SEGCAP);
+    assert_non_null(buf);
+    for (int kind = 0; kind < 2; kind++) {
+        for (size_t m = 0; m < 4; m++) {
+            size_t len = build_recycled(s, 50, SEGCAP, buf);
+            if (kind == 0)
+                buf[s->off[3] + 40] ^= 0x08; /* a payload bit */
+            else
+                memset(buf + s->off[3], 0, fl_record_size(lens[3])); /* zeroed */
+            yield y;
+            fl_scan_report rep;
+            int rc = scan_mem(buf, len, all_modes[m], 0, 0, s, &y, &rep);
+            switch (all_modes[m]) {
+            case FL_RECOVERY_STRICT:
+            case FL_RECOVERY_TOLERATE_TORN_TAIL:
+                assert_int_equal(rc, FL_E_DAMAGED);
+                break;
+            case FL_RECOVERY_POINT_IN_TIME:
+                assert_int_equal(rc, 0);
+                assert_prefix(&y, 3);
+                assert_int_equal(rep.drops_total, 1);
+                assert_int_equal(rep.drops[0].offset, s->off[3]);
+                assert_int_equal(rep.drops[0].length, s->off[NREC] - s->off[3]);
+                assert_int_equal(rep.stale_bytes, len - s->off[NREC]);
+                break;
+            default:
+                assert_int_equal(rc, 0);
+                assert_false(y.bad);
+                assert_int_equal(y.n, NREC - 1);
+                assert_int_equal(y.recno[3], FIRST + 4);
+                assert_int_equal(rep.drops_total, 1);
+                assert_int_equal(rep.end_offset, s->off[NREC]);
+                assert_int_equal(rep.stale_bytes, len - s->off[NREC]);
+                break;
+            }
+        }
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1018,6 +1186,12 @@ int main(void)
         cmocka_unit_test(test_big_records_small_chunks),
         cmocka_unit_test(test_drop_list_bounded),
         cmocka_unit_test(test_file_size_after_skip_past_eof),
+        cmocka_unit_test(test_seg_header_flags),
+        cmocka_unit_test_setup_teardown(test_recycled_stale_tail, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_torn_last_record, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_damage_in_middle, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

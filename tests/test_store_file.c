@@ -675,7 +675,9 @@ static void prune_scene(fx *f)
 static void test_ps_none_prunes_without_sync(void **state)
 {
     fx *f = *state;
-    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096");
+    /* recycle=0: the reopen below is strict, which refuses a recycled
+     * segment's stale bytes after a crash (test_ps_recycle_strict_after_crash) */
+    snprintf(f->options, sizeof f->options, "sync=none;segment_size=4096;recycle=0");
     ps_open_ok(f);
     /* the first store may sync a sequence reservation (store.h,
      * last_sequence): from then on nothing syncs */
@@ -864,6 +866,13 @@ static void test_file_options_both_stores(void **state)
         {"segment_size=99999999999999999999999", FL_E_INVAL, "bad segment_size"},
         {"segment_size=4096;segment_size=8192", FL_E_INVAL, "'segment_size' given twice"},
         {"segments=4096", FL_E_INVAL, "unknown key 'segments'"},
+        {"recycle=0", 0, NULL},
+        {"recycle=64;segment_size=4096", 0, NULL},
+        {"recycle=65", FL_E_INVAL, "recycle '65' must be 0..64"},
+        {"recycle=", FL_E_INVAL, "empty value for recycle"},
+        {"recycle=-1", FL_E_INVAL, "recycle '-1'"},
+        {"recycle=99999999999999999999999", FL_E_INVAL, "recycle '9"},
+        {"recycle=1;recycle=2", FL_E_INVAL, "'recycle' given twice"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(f->options, sizeof f->options, "%s", cases[i].options);
@@ -884,6 +893,106 @@ static void test_file_options_both_stores(void **state)
         assert_string_equal(perr, f->err);
         if (strstr(f->err, cases[i].detail) == NULL)
             fail_msg("'%s': error '%s' lacks '%s'", cases[i].options, f->err, cases[i].detail);
+    }
+}
+
+typedef struct spare_count {
+    unsigned segs, spares;
+} spare_count;
+
+static int spare_cb(void *arg, const char *name)
+{
+    spare_count *c = arg;
+    size_t n = strlen(name);
+    if (n > 4 && strcmp(name + n - 4, ".seg") == 0)
+        c->segs++;
+    if (n > 6 && strcmp(name + n - 6, ".spare") == 0)
+        c->spares++;
+    return 0;
+}
+
+static spare_count dir_spares(fx *f)
+{
+    spare_count c = {0, 0};
+    assert_int_equal(sim_disk_dir_list(disk_of(f), DIR, spare_cb, &c), 0);
+    return c;
+}
+
+typedef struct name_list {
+    char names[64][64];
+    size_t n;
+} name_list;
+
+static int name_cb(void *arg, const char *name)
+{
+    name_list *l = arg;
+    assert_true(l->n < 64 && strlen(name) < 64);
+    snprintf(l->names[l->n++], 64, "%s", name);
+    return 0;
+}
+
+/* Remove every file of the store's directory. */
+static void clear_dir(fx *f)
+{
+    name_list l = {.n = 0};
+    assert_int_equal(sim_disk_dir_list(disk_of(f), DIR, name_cb, &l), 0);
+    for (size_t i = 0; i < l.n; i++) {
+        char path[96];
+        snprintf(path, sizeof path, DIR "/%s", l.names[i]);
+        assert_int_equal(sim_disk_file_unlink(disk_of(f), path), 0);
+    }
+}
+
+/* The publish store recycles dead segments by default (two spares at most,
+ * never under strict, recycle=0 turns it off); what it holds survives a
+ * crash and a clean reopen either way, and a crash leaves a log that a
+ * non-strict open takes whole. */
+static void test_ps_recycles(void **state)
+{
+    fx *f = *state;
+    static const struct {
+        const char *options;
+        unsigned max_spares, min_spares;
+    } cases[] = {
+        {"sync=none;segment_size=4096", 2, 1},
+        {"sync=always;segment_size=4096", 2, 1},
+        {"sync=none;segment_size=4096;recycle=0", 0, 0},
+        {"sync=none;segment_size=4096;recovery=strict", 0, 0},
+        {"sync=batch;segment_size=4096;recycle=5;recovery=salvage", 5, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(f->options, sizeof f->options, "%s", cases[i].options);
+        ps_open_ok(f);
+        unsigned most = 0;
+        uint64_t seq = 1;
+        for (; seq <= 400; seq++) {
+            assert_int_equal(ps_store(f, seq), 0);
+            if (seq % 20 == 0) {
+                assert_int_equal(fl_pubstore_file.discard_up_to(f->ps, seq - 10), 0);
+                spare_count c = dir_spares(f);
+                if (c.spares > most)
+                    most = c.spares;
+                assert_true(c.spares <= cases[i].max_spares);
+            }
+        }
+        if (most < cases[i].min_spares)
+            fail_msg("'%s': %u spares at most", cases[i].options, most);
+        crash(f, 0);
+        ps_open_ok(f);
+        assert_int_equal(f->rec.records_dropped, 0);
+        expect_replay(f, 391, 400);
+        ps_close(f);
+        ps_open_ok(f);
+        expect_replay(f, 391, 400);
+        ps_close(f);
+        /* a cleanly closed store opens in strict whatever it did */
+        snprintf(f->options, sizeof f->options, "%s;recovery=strict", "segment_size=4096");
+        ps_open_ok(f);
+        expect_replay(f, 391, 400);
+        assert_int_equal(dir_spares(f).spares, 0); /* strict removes them */
+        ps_close(f);
+        crash(f, 0);
+        clear_dir(f);
     }
 }
 
@@ -1565,6 +1674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ps_none_prunes_without_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ps_none_flush_survives_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_options_both_stores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps_recycles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_matches_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bs_prune, setup, teardown),

@@ -8,7 +8,9 @@
  *     0  magic            8   "FLSEGv1\0"
  *     8  version          u16 FL_SEG_VERSION
  *    10  kind             u16 FL_SEG_KIND_* (never 0)
- *    12  reserved         u32 zero
+ *    12  flags            u32 FL_SEG_FLAG_*; other bits must be zero (this
+ *                           field was "reserved, zero" before recycling,
+ *                           so every older header reads as flags 0)
  *    16  segment_id       u64 never 0 (0 means "no segment")
  *    24  salt             u64 random, drawn by the caller from the runtime PRNG
  *    32  prev_segment_id  u64 predecessor's id, 0 for the first segment ever
@@ -44,6 +46,23 @@
  *
  * Types 1..15 are reserved for the format (only SEAL is defined); callers use
  * FL_REC_TYPE_USER_MIN..0x7fff, optionally with FL_REC_SAFE_TO_IGNORE.
+ *
+ * Recycled segments (FL_SEG_FLAG_RECYCLED): a segment written over the file
+ * of an older, deleted segment (seglog's `recycle` option) is not truncated
+ * first, so after its last record (or its seal) the file still holds the
+ * older generation's bytes. Those bytes carry other salts, so they never
+ * validate as this segment's records; the scanner treats the first position
+ * that is not a good record as the clean end of the data ("stale" bytes,
+ * counted in fl_scan_report.stale_bytes, not dropped) unless a valid record
+ * with this segment's salt and a chain number not below the expected one
+ * starts anywhere after it, in which case it is damage in the middle and the
+ * mode applies as for any segment. A last record whose header is this
+ * segment's but whose checksum fails, with nothing of the segment after it,
+ * is reported as a torn tail of its own length (its write was cut short and
+ * the rest of its bytes are stale), so tolerate_torn_tail accepts it. STRICT
+ * ignores the flag: it cannot tell a torn or damaged last record from stale
+ * bytes, so it refuses a recycled segment with anything after its data
+ * (seglog never recycles under strict).
  */
 #ifndef FAULTLINE_RECORD_H
 #define FAULTLINE_RECORD_H
@@ -77,17 +96,23 @@ typedef struct fl_seg_header {
     uint64_t prev_segment_id;
     uint64_t prev_last_recno;
     uint64_t first_recno;
+    uint32_t flags; /* FL_SEG_FLAG_* */
 } fl_seg_header;
 
+#define FL_SEG_FLAG_RECYCLED 0x1u /* written over an older segment's file */
+#define FL_SEG_FLAGS_KNOWN   FL_SEG_FLAG_RECYCLED
+
 /* Encode `h` into out[0..FL_SEG_HEADER_SIZE). Returns 0, or FL_E_INVAL when
- * cap < FL_SEG_HEADER_SIZE, kind == 0, segment_id == 0 or first_recno == 0. */
+ * cap < FL_SEG_HEADER_SIZE, kind == 0, segment_id == 0, first_recno == 0 or
+ * flags outside FL_SEG_FLAGS_KNOWN. */
 int fl_seg_header_encode(const fl_seg_header *h, uint8_t *out, size_t cap);
 
 /* Decode the header at the start of buf[0..len). Returns 0 and fills *h, or:
  * FL_E_TRUNCATED (len < FL_SEG_HEADER_SIZE), FL_E_BAD_MAGIC, FL_E_BAD_VERSION
  * (a version other than ours: a future format, or damage in that field),
  * FL_E_CHECKSUM (header CRC mismatch), FL_E_CORRUPT (CRC fine but a field is
- * impossible: kind 0, id 0, first_recno 0, non-zero reserved bytes). *h is
+ * impossible: kind 0, id 0, first_recno 0, unknown flags, non-zero reserved
+ * bytes). *h is
  * untouched on failure. */
 int fl_seg_header_decode(const uint8_t *buf, size_t len, fl_seg_header *h);
 
@@ -215,6 +240,11 @@ typedef struct fl_scan_report {
     uint64_t drops_total; /* may exceed drops_len */
     size_t drops_len;     /* entries in drops[] (first FL_SCAN_MAX_DROPS) */
     fl_scan_drop drops[FL_SCAN_MAX_DROPS];
+    int recycled;         /* the header has FL_SEG_FLAG_RECYCLED (and the mode
+                             is not STRICT): stale bytes end the data */
+    uint64_t stale_bytes; /* bytes at the end of a recycled segment that are
+                             an older generation's, not dropped: the data
+                             ends at file_size - stale_bytes */
 } fl_scan_report;
 
 /* Read up to len bytes at `off` into buf; *nread < len only at end of file.

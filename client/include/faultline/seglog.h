@@ -45,6 +45,12 @@
  * poisons the log: every later call returns FL_E_SYNC_FAILED; close and
  * reopen (recovery) is the only way on.
  *
+ * Recycling (opts.recycle, off by default): dead segment files are kept as
+ * "<id>.spare" and written over by later rotations instead of unlinked and
+ * created afresh (faster under every policy); their stale bytes are never
+ * taken for damage. Off under FL_RECOVERY_STRICT. See seglog.c's design
+ * note for every crash point.
+ *
  * Record numbers start at 1, are gapless and are never reused, even after
  * every older segment has been deleted: the active (newest) segment is never
  * deleted, and its header carries the predecessor's last record number.
@@ -97,12 +103,18 @@ typedef struct fl_seglog_options {
     uint32_t max_record;      /* largest payload accepted and believed when scanning */
     fl_seglog_durable_fn on_durable; /* may be NULL */
     void *arg;                       /* for on_durable */
+    /* Dead segment files kept as spares for reuse, at most FL_SEGLOG_MAX_RECYCLE
+     * (0: delete_before unlinks them, rotation creates fresh files). Ignored
+     * under FL_RECOVERY_STRICT (see "Recycling" in seglog.c's design note). */
+    uint32_t recycle;
 } fl_seglog_options;
+
+#define FL_SEGLOG_MAX_RECYCLE 64
 
 #define FL_SEGLOG_OPTIONS_INIT                                                                     \
     {                                                                                              \
         FL_SEGLOG_OPTIONS_VERSION, NULL, NULL, 0, 64ull << 20, 3600000000ull, 0, FL_SYNC_BATCH,    \
-            1000, 0, 16u << 20, NULL, NULL                                                         \
+            1000, 0, 16u << 20, NULL, NULL, 0                                                      \
     }
 
 /* Open (or create) the log in opts->dir and recover it: on_record is called
@@ -181,7 +193,9 @@ int fl_seglog_segments(fl_seglog *log, fl_seglog_segment_fn fn, void *arg);
 
 /* Delete every segment whose records are all below `recno` (never the
  * active one); the directory is synced (under none: by the next
- * fl_seglog_sync). Used for retention and pruning. */
+ * fl_seglog_sync). Used for retention and pruning. With opts.recycle (not
+ * strict) a deleted segment's file is renamed to "<id>.spare" while fewer
+ * than `recycle` spares exist, and the next rotation writes over it. */
 int fl_seglog_delete_before(fl_seglog *log, uint64_t recno);
 
 /* Read records with number >= from_recno, in order, calling fn until it
@@ -197,8 +211,8 @@ int fl_seglog_read(fl_seglog *log, uint64_t from_recno, fl_seglog_record_fn fn, 
 /* Last error detail ("" if none). Never NULL. */
 const char *fl_seglog_last_error(const fl_seglog *log);
 
-/* List the log's files (segments and quarantine files) in name order, as
- * paths including opts->dir. */
+/* List the log's files (segments and quarantine files; not spares, which
+ * hold no data) in name order, as paths including opts->dir. */
 int fl_seglog_list_files(fl_seglog *log, fl_store_file_fn fn, void *arg);
 
 #ifdef __cplusplus
