@@ -36,7 +36,9 @@
  * by the same salt search salvage uses). Nothing: the data ends there and
  * the rest of the file is an older generation's (stale_bytes; a record
  * header of this segment whose record does not verify is its last write,
- * cut short, dropped as a torn tail of its own length). Something: it is
+ * cut short, dropped as a torn tail of its own length; a header whose CRC
+ * fails but whose salt and record number are the ones due there is the
+ * last record damaged in place, a checksum drop). Something: it is
  * damage in the middle and the mode applies as usual, except that the
  * region POINT_IN_TIME drops ends with the last record of this segment
  * (own_extent), not at end of file. Bytes after a seal are stale, not
@@ -792,7 +794,7 @@ static int own_record_after(scanner *s, uint64_t off, const exam *e, int *later)
  * the rest is stale. A record header of this segment at `off` whose record
  * does not verify was the last write, cut short: a torn tail of its own
  * length. */
-static int stale_end(scanner *s, uint64_t off, const exam *e)
+static int stale_end(scanner *s, uint64_t off, const exam *e, int *bad)
 {
     uint64_t end;
     int rc = find_eof(s, off, &end);
@@ -803,6 +805,19 @@ static int stale_end(scanner *s, uint64_t off, const exam *e)
         uint64_t len = e->r.len <= s->max ? (uint64_t)HDR + e->r.len : HDR;
         cut = end - off < len ? end : off + len;
         add_drop(s, off, cut - off, s->expected, 0, FL_DROP_TORN_TAIL);
+    } else if (e->v == V_DROP && e->reason == FL_DROP_CHECKSUM && e->r.salt == s->salt &&
+               e->r.recno + 1 >= s->expected && e->r.recno <= s->expected) {
+        /* This segment's salt and the record number due here (or the
+         * seal's), but the header CRC fails: stale bytes of an older
+         * generation carry another salt, and a write torn at a sector
+         * boundary that kept the salt kept every byte before it, so this
+         * is the last record damaged in place, not its end: reported as
+         * damage, never passed over as stale. */
+        cut = end - off < HDR ? end : off + HDR;
+        add_drop(s, off, cut - off, s->expected, 0, FL_DROP_CHECKSUM);
+        s->rep->stale_bytes = end - cut;
+        *bad = 1;
+        return 0;
     }
     s->rep->stale_bytes = end - cut;
     return 0;
@@ -841,7 +856,7 @@ static int scan_records(scanner *s, fl_record_fn on_record, void *cb_arg, int *b
             if (rc != 0)
                 return rc;
             if (!later)
-                return stale_end(s, off, &e);
+                return stale_end(s, off, &e, bad);
         }
         if (s->opts->mode != FL_RECOVERY_SALVAGE)
             return stop_at(s, off, &e, bad);

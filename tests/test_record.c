@@ -1149,6 +1149,42 @@ static void test_recycled_damage_in_middle(void **state)
     free(buf);
 }
 
+/* The last record (or the seal) of a recycled segment with its header
+ * damaged in place (a flipped bit in its length field: the header CRC
+ * fails, but the salt and record number are this segment's): reported as
+ * checksum damage, never taken for the stale bytes that follow; tolerate
+ * refuses as it would in a fresh file. */
+static void test_recycled_damaged_last_header(void **state)
+{
+    uint8_t *buf = malloc(SEGCAP);
+    assert_non_null(buf);
+    for (int sealed = 0; sealed < 2; sealed++) {
+        const seg *s = &((const seg *)*state)[sealed];
+        size_t last = sealed ? s->off[NREC] : s->off[NREC - 1];
+        for (size_t m = 1; m < 4; m++) {
+            size_t len = build_recycled(s, 50, SEGCAP, buf);
+            buf[last + 9] ^= 0x40;
+            yield y;
+            fl_scan_report rep;
+            int rc = scan_mem(buf, len, all_modes[m], 0, 0, s, &y, &rep);
+            if (all_modes[m] == FL_RECOVERY_TOLERATE_TORN_TAIL) {
+                assert_int_equal(rc, FL_E_DAMAGED);
+                continue;
+            }
+            assert_int_equal(rc, 0);
+            assert_prefix(&y, sealed ? NREC : NREC - 1);
+            assert_true(rep.damaged);
+            assert_int_equal(rep.drops_total, 1);
+            assert_int_equal(rep.drops[0].reason, FL_DROP_CHECKSUM);
+            assert_int_equal(rep.drops[0].offset, last);
+            assert_int_equal(rep.drops[0].length, FL_RECORD_HEADER_SIZE);
+            assert_int_equal(rep.end_offset, last);
+            assert_int_equal(rep.stale_bytes, len - last - FL_RECORD_HEADER_SIZE);
+        }
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1189,6 +1225,8 @@ int main(void)
         cmocka_unit_test(test_seg_header_flags),
         cmocka_unit_test_setup_teardown(test_recycled_stale_tail, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recycled_torn_last_record, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_damaged_last_header, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recycled_damage_in_middle, fixture_setup,
                                         fixture_teardown),
