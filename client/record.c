@@ -782,7 +782,7 @@ static int stop_at(scanner *s, uint64_t off, const exam *e, int *bad)
  * one starting later with a chain number not below the expected one). */
 static int own_record_after(scanner *s, uint64_t off, const exam *e, int *later)
 {
-    if (e->crc_ok) {
+    if (e->crc_ok && e->chain >= s->expected) {
         *later = 1;
         return 0;
     }
@@ -801,18 +801,20 @@ static int stale_end(scanner *s, uint64_t off, const exam *e, int *bad)
     if (rc != 0)
         return rc;
     uint64_t cut = off;
-    if (e->own) {
+    if (e->own && !e->crc_ok) {
         uint64_t len = e->r.len <= s->max ? (uint64_t)HDR + e->r.len : HDR;
         cut = end - off < len ? end : off + len;
         add_drop(s, off, cut - off, s->expected, 0, FL_DROP_TORN_TAIL);
-    } else if (e->v == V_DROP && e->reason == FL_DROP_CHECKSUM && e->r.salt == s->salt &&
-               e->r.recno + 1 >= s->expected && e->r.recno <= s->expected) {
-        /* This segment's salt and the record number due here (or the
-         * seal's), but the header CRC fails: stale bytes of an older
-         * generation carry another salt, and a write torn at a sector
-         * boundary that kept the salt kept every byte before it, so this
-         * is the last record damaged in place, not its end: reported as
-         * damage, never passed over as stale. */
+    } else if (e->v == V_DROP && e->reason == FL_DROP_CHECKSUM &&
+               (e->r.salt == s->salt ||
+                (e->r.recno + 1 >= s->expected && e->r.recno <= s->expected))) {
+        /* The header CRC fails, but the salt is this segment's or the
+         * record number is the one due here (or the seal's): the bytes of
+         * an older generation carry another salt and older numbers, and a
+         * write torn at a sector boundary that kept the salt kept every
+         * byte before it, so this is the last record damaged in place (one
+         * flipped bit leaves one of the two intact), not the end of the
+         * data: reported as damage, never passed over as stale. */
         cut = end - off < HDR ? end : off + HDR;
         add_drop(s, off, cut - off, s->expected, 0, FL_DROP_CHECKSUM);
         s->rep->stale_bytes = end - cut;

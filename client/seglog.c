@@ -100,22 +100,25 @@
  * (quarantine copies, truncation, a seal written again, the final sync of
  * what it kept) are synced in every mode.
  *
- * Recycling (opts.recycle > 0, never under strict). Writing a fresh segment
+ * Recycling (opts.recycle > 0, only under point_in_time and salvage: see
+ * recycling_on). Writing a fresh segment
  * file costs page allocation, zeroing and, at unlink, freeing the whole
  * page cache of the dead one; overwriting a dead file's cached pages does
  * not (about 16 ns per append on ext4 for 16 MiB segments). So
  * delete_before renames a dead segment to "<its id>.spare" while fewer than
  * `recycle` spares exist (unlinks it otherwise), and create_segment renames
  * the newest spare to the new segment's name, opens it without truncating
- * and writes the new header (flag FL_SEG_FLAG_RECYCLED, fresh salt) at
- * offset 0; then it goes on as for a fresh file (always/batch: sync the
- * file, then the directory; none: nothing). Directory syncs follow unlink's
- * rules: delete_before syncs the directory under always/batch, none leaves
- * it to fl_seglog_sync. The file keeps the older generation's bytes after
+ * and writes the new header (flag FL_SEG_FLAG_RECYCLED, a fresh salt drawn
+ * again while it equals the spare's old one) at offset 0; then it goes on
+ * as for a fresh file (always/batch: sync the file, then the directory;
+ * none: nothing). delete_before syncs the directory after making spares
+ * under every policy, none included (one directory sync per recycled
+ * segment), so a spare's rename is durable before its file is written
+ * over. The file keeps the older generation's bytes after
  * the new segment's data; the scanner ends the data at the first position
  * that is not a good record unless something of the segment follows (see
  * record.h), so they are never damage. They are cut off when the segment
- * is sealed (at most about one record's worth), at close and at open (not
+ * is sealed, at close and at open (not
  * synced on their own: if the cut is lost they are stale again), so a
  * cleanly closed log also opens in strict. Strict, which cannot tell a torn
  * or damaged last record from stale bytes, does not recycle: spares are
@@ -123,7 +126,8 @@
  * crash with a recycled active segment it refuses to open (a non-strict
  * open first cuts the stale tail). Spares found at open are kept, up to
  * `recycle` (the newest; the others are unlinked); their headers raise
- * max_id so an id seen in one is never given again.
+ * max_id so an id seen in one is never given again, and when no segment
+ * survived their records (a salvage scan) set the next record number.
  *
  * Crash points of a reuse (X the spare's old id, Y the new segment):
  *   - process crash anywhere: the OS keeps every rename and write in order;
@@ -134,9 +138,9 @@
  *     the directory and appends only after both. Before the file sync the
  *     rename is lost (X.spare, maybe holding Y's header: still a spare) and
  *     Y holds no records yet; after the directory sync all is durable.
- *   - none power loss: nothing is ordered. The directory may keep or lose
- *     the renames (the simulated disk: all entries as of the last directory
- *     sync) independently of the header write. Outcomes: (a) X.seg back
+ *   - none power loss: nothing is ordered. The rename to X.spare was made
+ *     durable by delete_before's directory sync; the rename to Y may be
+ *     kept or lost independently of the header write. Outcomes: (a) X.seg back
  *     (delete undone) holding Y's header and maybe Y's records: a header
  *     of a NEWER segment than its name says the file was deleted and
  *     reused; the owner had deleted it and every older segment, so they
@@ -150,12 +154,12 @@
  *     records, stale bytes after them: a recycled segment like any other;
  *     (d) X.spare with any content: a spare. When every segment file turns
  *     out to be a residue, numbering continues after the highest first
- *     record number their headers show, so numbers are not given again. A
- *     file system that writes a reused file's data back before it commits
- *     the deletion's rename, and not as a prefix of the writes (the
- *     simulated disk keeps a prefix), could bring X.seg back with X's
- *     header and some of Y's records over X's: recovery sees damage in a
- *     segment the owner had deleted; recycle=0 avoids that risk.
+ *     record number their headers show, so numbers are not given again.
+ *     (a) cannot happen since the spare's rename is synced before reuse;
+ *     it stays handled for files written by older versions, which did not
+ *     sync it. That sync also rules out a file system writing the reused
+ *     file's pages back before committing the rename and bringing X.seg
+ *     back with X's header and some of Y's records over X's.
  */
 #include "faultline/seglog.h"
 
@@ -277,11 +281,15 @@ static void spare_path(const fl_seglog *log, uint64_t id, char *out, size_t cap)
     snprintf(out, cap, "%s/%016llx" SPARE_SUFFIX, log->dir, (unsigned long long)id);
 }
 
-/* Whether dead segments are kept as spares (never under strict: it cannot
- * tell a torn last record from a recycled file's stale bytes). */
+/* Whether dead segments are kept as spares: only under point_in_time and
+ * salvage, whose contract is to drop a damaged tail anyway. Strict cannot
+ * tell a torn last record from a recycled file's stale bytes, and
+ * tolerate_torn_tail would have to accept a checksum-damaged last record as
+ * torn (it refuses one in a fresh file), so neither recycles. */
 static int recycling_on(const fl_seglog *log)
 {
-    return log->o.recycle > 0 && log->o.recovery != FL_RECOVERY_STRICT;
+    return log->o.recycle > 0 &&
+           (log->o.recovery == FL_RECOVERY_POINT_IN_TIME || log->o.recovery == FL_RECOVERY_SALVAGE);
 }
 
 static int hexval(char c)
@@ -495,7 +503,7 @@ static int validate_options(const fl_seglog_options *o, char *err, size_t errcap
     const char *why = NULL;
     if (!o)
         why = "options are NULL";
-    else if (o->version != FL_SEGLOG_OPTIONS_VERSION)
+    else if (o->version != 1 && o->version != FL_SEGLOG_OPTIONS_VERSION)
         why = "unknown options version";
     else if (!o->rt || !o->rt->ops || o->rt->ops->version < 1)
         why = "runtime missing";
@@ -650,7 +658,7 @@ static uint64_t new_segment_id(fl_seglog *log)
  * truncated (its cached pages are written over). 0 and *out, or non-zero
  * when there is no spare or a step failed (the spare is then removed, best
  * effort, and the caller creates a fresh file). */
-static int take_spare(fl_seglog *log, const char *path, fl_file **out)
+static int take_spare(fl_seglog *log, const char *path, fl_file **out, uint64_t *old_salt)
 {
     if (!log->nspares || !recycling_on(log))
         return FL_E_NOENT;
@@ -663,9 +671,16 @@ static int take_spare(fl_seglog *log, const char *path, fl_file **out)
         return rc;
     }
     rc = f_open(log, path, FL_FILE_READ | FL_FILE_WRITE, out);
-    if (rc)
+    if (rc) {
         f_unlink(log, path);
-    return rc;
+        return rc;
+    }
+    uint8_t hb[FL_SEG_HEADER_SIZE];
+    fl_seg_header old;
+    if (read_full(log, *out, 0, hb, sizeof hb) == 0 &&
+        fl_seg_header_decode(hb, sizeof hb, &old) == 0)
+        *old_salt = old.salt;
+    return 0;
 }
 
 /* Create the next segment after the newest one (which must be sealed, or
@@ -690,8 +705,12 @@ static int create_segment(fl_seglog *log)
     seg_path(log, h.segment_id, 0, path, sizeof path);
     fl_file *f = NULL;
     int rc = 0;
-    if (take_spare(log, path, &f) == 0) {
+    uint64_t old_salt = 0;
+    if (take_spare(log, path, &f, &old_salt) == 0) {
         h.flags = FL_SEG_FLAG_RECYCLED;
+        /* The old generation's records must never validate as this one's. */
+        while (h.salt == old_salt)
+            h.salt = fl_rt_random(log->rt);
     } else {
         rc = f_open(log, path, FL_FILE_READ | FL_FILE_WRITE | FL_FILE_CREATE | FL_FILE_EXCL, &f);
         if (rc) {
@@ -1484,9 +1503,28 @@ static int spare_max_id(fl_seglog *log, uint64_t id)
 /* The spare files found at open: with recycling on, the newest `recycle`
  * stay spares (their contents do not matter: a reuse writes a new header
  * and salt); the others, and every one with recycling off, are removed. */
+/* When no segment survived, the spares still show how far the numbering
+ * went: their records (a salvage scan's last number) were handed out
+ * before their segments were deleted, and are never given again. */
+static void spare_floor(fl_seglog *log, recovery *rv, uint64_t id)
+{
+    char path[PATH_CAP];
+    spare_path(log, id, path, sizeof path);
+    fl_file *f = NULL;
+    if (f_open(log, path, FL_FILE_READ, &f) != 0)
+        return;
+    uint64_t last = salvage_last_recno(log, f);
+    f_close(log, f);
+    if (last + 1 > rv->residue_next)
+        rv->residue_next = last + 1;
+}
+
 static int adopt_spares(fl_seglog *log, recovery *rv, uint64_t *ids, size_t n)
 {
     size_t keep = 0;
+    if (log->nsegs == 0)
+        for (size_t i = 0; i < n; i++)
+            spare_floor(log, rv, ids[i]);
     if (recycling_on(log)) {
         log->spares = calloc(log->o.recycle, sizeof *log->spares);
         if (!log->spares)
@@ -1602,7 +1640,13 @@ int fl_seglog_open(const fl_seglog_options *opts, fl_seglog_record_fn on_record,
         copy_err(err, errcap, "out of memory");
         return FL_E_NOMEM;
     }
-    log->o = *opts;
+    if (opts->version == 1) { /* before `recycle`: the struct ends there */
+        memcpy(&log->o, opts, offsetof(fl_seglog_options, recycle));
+        log->o.recycle = 0;
+    } else {
+        log->o = *opts;
+    }
+    log->o.version = FL_SEGLOG_OPTIONS_VERSION;
     log->o.dir = log->dir;
     if (log->o.max_record == 0)
         log->o.max_record = FL_RECORD_DEFAULT_MAX;
@@ -1870,7 +1914,7 @@ int fl_seglog_delete_before(fl_seglog *log, uint64_t recno)
         return FL_E_INVAL;
     if (log->poisoned)
         return FL_E_SYNC_FAILED;
-    size_t k = 0;
+    size_t k = 0, spared = 0;
     int rc = 0;
     while (k + 1 < log->nsegs && log->segs[k].last_recno < recno) {
         char path[PATH_CAP];
@@ -1884,6 +1928,7 @@ int fl_seglog_delete_before(fl_seglog *log, uint64_t recno)
                 break;
             }
             log->spares[log->nspares++] = log->segs[k].id;
+            spared++;
         } else {
             rc = f_unlink(log, path);
             if (rc) {
@@ -1899,10 +1944,16 @@ int fl_seglog_delete_before(fl_seglog *log, uint64_t recno)
         free(log->segs[i].idx);
     memmove(log->segs, log->segs + k, (log->nsegs - k) * sizeof *log->segs);
     log->nsegs -= k;
-    if (log->o.sync == FL_SYNC_NONE) {
+    if (log->o.sync == FL_SYNC_NONE && spared == 0) {
         log->dir_dirty = 1; /* the owner's next fl_seglog_sync makes it durable */
         return rc;
     }
+    /* A spare's rename is made durable before the file can be written over,
+     * under none too (one directory sync per recycled segment): otherwise a
+     * file system that writes the reused file's pages back before it
+     * commits the rename could bring the dead segment back under its old
+     * name holding the new segment's records, damage that point_in_time
+     * would answer by dropping every later segment. */
     int src = d_sync(log);
     if (src)
         return poison(log, src, "directory sync");

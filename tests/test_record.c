@@ -1012,17 +1012,18 @@ static void test_seg_header_flags(void **state)
 /* An older generation filling SEGCAP bytes (records of `old_len` payload
  * bytes, the rest zeros from `zeros_at` on), then the fixture's segment `s`
  * written over its start with the recycled flag. */
-static size_t build_recycled(const seg *s, uint32_t old_len, size_t zeros_at, uint8_t *out)
+static size_t build_recycled_salt(const seg *s, uint32_t old_len, size_t zeros_at, uint8_t *out,
+                                  uint64_t old_salt, uint64_t old_first)
 {
     memset(out, 0, SEGCAP);
-    fl_seg_header oh = make_header(OLD_SALT);
+    fl_seg_header oh = make_header(old_salt);
     oh.segment_id = 3;
     assert_int_equal(fl_seg_header_encode(&oh, out, SEGCAP), 0);
     size_t at = FL_SEG_HEADER_SIZE;
     uint8_t pl[256];
     memset(pl, 0xa5, sizeof pl);
-    for (uint64_t r = 1; at + fl_record_size(old_len) <= zeros_at; r++) {
-        assert_int_equal(fl_record_encode(out + at, SEGCAP - at, OLD_SALT, r, TUSER, pl, old_len),
+    for (uint64_t r = old_first; at + fl_record_size(old_len) <= zeros_at; r++) {
+        assert_int_equal(fl_record_encode(out + at, SEGCAP - at, old_salt, r, TUSER, pl, old_len),
                          0);
         at += fl_record_size(old_len);
     }
@@ -1031,6 +1032,11 @@ static size_t build_recycled(const seg *s, uint32_t old_len, size_t zeros_at, ui
     h.flags = FL_SEG_FLAG_RECYCLED;
     assert_int_equal(fl_seg_header_encode(&h, out, SEGCAP), 0);
     return SEGCAP;
+}
+
+static size_t build_recycled(const seg *s, uint32_t old_len, size_t zeros_at, uint8_t *out)
+{
+    return build_recycled_salt(s, old_len, zeros_at, out, OLD_SALT, 1);
 }
 
 /* What follows the records (or the seal) in a recycled file is the older
@@ -1161,13 +1167,17 @@ static void test_recycled_damaged_last_header(void **state)
     for (int sealed = 0; sealed < 2; sealed++) {
         const seg *s = &((const seg *)*state)[sealed];
         size_t last = sealed ? s->off[NREC] : s->off[NREC - 1];
-        for (size_t m = 1; m < 4; m++) {
+        for (size_t m = 1; m < 12; m++) {
+            /* one flipped bit in the length, the record number or the salt */
+            static const size_t bytes[] = {9, 17, 26};
             size_t len = build_recycled(s, 50, SEGCAP, buf);
-            buf[last + 9] ^= 0x40;
+            buf[last + bytes[m / 4]] ^= 0x40;
+            if (m % 4 == 0)
+                continue; /* strict: not recycled reading */
             yield y;
             fl_scan_report rep;
-            int rc = scan_mem(buf, len, all_modes[m], 0, 0, s, &y, &rep);
-            if (all_modes[m] == FL_RECOVERY_TOLERATE_TORN_TAIL) {
+            int rc = scan_mem(buf, len, all_modes[m % 4], 0, 0, s, &y, &rep);
+            if (all_modes[m % 4] == FL_RECOVERY_TOLERATE_TORN_TAIL) {
                 assert_int_equal(rc, FL_E_DAMAGED);
                 continue;
             }
@@ -1182,6 +1192,38 @@ static void test_recycled_damaged_last_header(void **state)
             assert_int_equal(rep.stale_bytes, len - last - FL_RECORD_HEADER_SIZE);
         }
     }
+    free(buf);
+}
+
+/* A new salt equal to the old generation's (the seglog draws again when
+ * it is, but the scanner must not depend on it): the old records validate
+ * with this salt but carry older record numbers, so they end the data like
+ * any stale bytes, never yielded, never damage, even when one starts
+ * exactly where the data ends. */
+static void test_recycled_same_salt(void **state)
+{
+    const seg *s = &((const seg *)*state)[0];
+    uint8_t *buf = malloc(SEGCAP);
+    assert_non_null(buf);
+    int aligned = 0;
+    for (uint32_t old_len = 0; old_len < 120; old_len++) {
+        /* an older generation: numbers below this segment's first */
+        uint64_t n_old = (SEGCAP - FL_SEG_HEADER_SIZE) / fl_record_size(old_len);
+        if (n_old >= FIRST)
+            continue;
+        size_t len = build_recycled_salt(s, old_len, SEGCAP, buf, SALT, FIRST - n_old);
+        aligned += (s->len - FL_SEG_HEADER_SIZE) % fl_record_size(old_len) == 0;
+        for (size_t m = 1; m < 4; m++) {
+            yield y;
+            fl_scan_report rep;
+            assert_int_equal(scan_mem(buf, len, all_modes[m], 0, 0, s, &y, &rep), 0);
+            assert_prefix(&y, NREC);
+            assert_false(rep.damaged);
+            assert_int_equal(rep.end_offset, s->len);
+            assert_int_equal(rep.stale_bytes, len - s->len);
+        }
+    }
+    assert_true(aligned > 0); /* an old record started right at the end */
     free(buf);
 }
 
@@ -1226,6 +1268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recycled_stale_tail, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recycled_torn_last_record, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recycled_same_salt, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recycled_damaged_last_header, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recycled_damage_in_middle, fixture_setup,

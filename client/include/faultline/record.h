@@ -50,8 +50,9 @@
  * Recycled segments (FL_SEG_FLAG_RECYCLED): a segment written over the file
  * of an older, deleted segment (seglog's `recycle` option) is not truncated
  * first, so after its last record (or its seal) the file still holds the
- * older generation's bytes. Those bytes carry other salts, so they never
- * validate as this segment's records; the scanner treats the first position
+ * older generation's bytes. Those bytes carry another salt (seglog draws
+ * again when the new one equals the old) and older record numbers, so they
+ * never validate as this segment's records; the scanner treats the first position
  * that is not a good record as the clean end of the data ("stale" bytes,
  * counted in fl_scan_report.stale_bytes, not dropped) unless a valid record
  * with this segment's salt and a chain number not below the expected one
@@ -59,10 +60,13 @@
  * mode applies as for any segment. A last record whose header is this
  * segment's but whose checksum fails, with nothing of the segment after it,
  * is reported as a torn tail of its own length (its write was cut short and
- * the rest of its bytes are stale), so tolerate_torn_tail accepts it. STRICT
- * ignores the flag: it cannot tell a torn or damaged last record from stale
- * bytes, so it refuses a recycled segment with anything after its data
- * (seglog never recycles under strict).
+ * the rest of its bytes are stale), so tolerate_torn_tail accepts it. A
+ * last record (or seal) whose header CRC fails but whose salt or record
+ * number is the one due there (one flipped bit leaves one of them intact) is
+ * damage in place: a checksum drop of its header, which tolerate_torn_tail
+ * refuses. STRICT ignores the flag: it cannot tell a torn or damaged last
+ * record from stale bytes, so it refuses a recycled segment with anything
+ * after its data. seglog recycles only under point_in_time and salvage.
  */
 #ifndef FAULTLINE_RECORD_H
 #define FAULTLINE_RECORD_H

@@ -88,7 +88,9 @@ typedef int (*fl_seglog_record_fn)(void *arg, uint64_t recno, unsigned type, con
 /* Everything up to and including `recno` is durable. */
 typedef void (*fl_seglog_durable_fn)(void *arg, uint64_t recno);
 
-#define FL_SEGLOG_OPTIONS_VERSION 1
+/* 2 added `recycle`; a version-1 struct (without it) is still accepted
+ * and read as recycle = 0. */
+#define FL_SEGLOG_OPTIONS_VERSION 2
 typedef struct fl_seglog_options {
     int version;             /* FL_SEGLOG_OPTIONS_VERSION */
     const fl_runtime *rt;    /* file layer, clock (segment age), PRNG (salts), timers */
@@ -104,8 +106,9 @@ typedef struct fl_seglog_options {
     fl_seglog_durable_fn on_durable; /* may be NULL */
     void *arg;                       /* for on_durable */
     /* Dead segment files kept as spares for reuse, at most FL_SEGLOG_MAX_RECYCLE
-     * (0: delete_before unlinks them, rotation creates fresh files). Ignored
-     * under FL_RECOVERY_STRICT (see "Recycling" in seglog.c's design note). */
+     * (0: delete_before unlinks them, rotation creates fresh files). Used
+     * only under point_in_time and salvage (see "Recycling" in seglog.c's
+     * design note). Since version 2. */
     uint32_t recycle;
 } fl_seglog_options;
 
