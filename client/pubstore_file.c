@@ -117,7 +117,7 @@ static uint64_t pf_recovered_last(void *arg);
 
 /* Segments rotate at 16 MiB by default (option segment_size); two dead
  * segment files are kept and written over by the next rotations (option
- * recycle; never under recovery=strict): overwriting cached pages is
+ * recycle; used under recovery=point_in_time and salvage only): overwriting cached pages is
  * cheaper than creating, filling and later unlinking a fresh file. */
 static const fl__file_kind pub_kind = {
     .what = "pubstore file",

@@ -117,7 +117,7 @@ void fl__file_seglog_options(const fl__file_kind *kind, const fl__file_opts *opt
     o->batch_window_us = opts->batch_window_us;
     o->batch_count = 0;
     o->max_record = opts->max_record;
-    o->recycle = opts->recycle; /* the seglog ignores it under strict */
+    o->recycle = opts->recycle; /* the seglog uses it under point_in_time and salvage only */
 }
 
 /* ------------------------------------------------------------------ */
