@@ -301,15 +301,9 @@ static int hexval(char c)
     return -1;
 }
 
-/* Parse "<16 lowercase hex>.seg" (quarantine: followed by ".quarantine").
- * Returns the id, 0 when the name is not one of ours. */
-static uint64_t parse_seg_name(const char *name, int quarantine)
+/* The 16 lowercase hex digits that open a file name; 0 when they are not. */
+static uint64_t parse_hex_id(const char *name)
 {
-    size_t want = SEG_NAME_LEN + (quarantine ? strlen(QUAR_SUFFIX) : 0);
-    if (strlen(name) != want || memcmp(name + 16, ".seg", 4) != 0)
-        return 0;
-    if (quarantine && strcmp(name + SEG_NAME_LEN, QUAR_SUFFIX) != 0)
-        return 0;
     uint64_t id = 0;
     for (int i = 0; i < 16; i++) {
         int v = hexval(name[i]);
@@ -320,19 +314,24 @@ static uint64_t parse_seg_name(const char *name, int quarantine)
     return id;
 }
 
+/* Parse "<16 lowercase hex>.seg" (quarantine: followed by ".quarantine").
+ * Returns the id, 0 when the name is not one of ours. */
+static uint64_t parse_seg_name(const char *name, int quarantine)
+{
+    size_t want = SEG_NAME_LEN + (quarantine ? strlen(QUAR_SUFFIX) : 0);
+    if (strlen(name) != want || memcmp(name + 16, ".seg", 4) != 0)
+        return 0;
+    if (quarantine && strcmp(name + SEG_NAME_LEN, QUAR_SUFFIX) != 0)
+        return 0;
+    return parse_hex_id(name);
+}
+
 /* Parse "<16 lowercase hex>.spare"; the id, 0 when it is not a spare name. */
 static uint64_t parse_spare_name(const char *name)
 {
     if (strlen(name) != SPARE_NAME_LEN || strcmp(name + 16, SPARE_SUFFIX) != 0)
         return 0;
-    uint64_t id = 0;
-    for (int i = 0; i < 16; i++) {
-        int v = hexval(name[i]);
-        if (v < 0)
-            return 0;
-        id = id << 4 | (uint64_t)v;
-    }
-    return id;
+    return parse_hex_id(name);
 }
 
 /* Poison the log after a failed sync: nothing but close works any more. */
