@@ -144,10 +144,10 @@
  *     (delete undone) holding Y's header and maybe Y's records: a header
  *     of a NEWER segment than its name says the file was deleted and
  *     reused; the owner had deleted it and every older segment, so they
- *     are removed before recovery reads anything (drop_deleted_prefix, no
- *     report); (b) Y.seg holding X's old header (rename kept, header lost):
- *     a valid header of another id means it holds nothing of Y (its records
- *     carry Y's salt), so it is removed (drop_residue, no report) and Y's
+ *     are removed before recovery reads anything (drop_deleted_prefix,
+ *     said in the report's text; strict refuses); (b) Y.seg holding X's old header (rename kept,
+ * header lost): a valid header of another id means it holds nothing of Y (its records carry Y's
+ * salt), so it is removed (drop_residue, said in the report's text; strict refuses) and Y's
  *     records, never synced, are lost like any unsynced tail (if Y was not
  *     the newest, its successor's chain check reports the gap as for a
  *     missing segment); (c) Y.seg with Y's header and a prefix of its
@@ -1195,10 +1195,16 @@ static int damaged_refusal(fl_seglog *log, uint64_t id, const char *what)
  * segment (h): a recycled file whose rename became durable and whose new
  * header did not (or a deleted segment's rename undone after its file was
  * reused). It holds no record of `id` (every record carries its segment's
- * salt); it is removed, not reported as damage. */
+ * salt); it is removed (said in the report's text, not counted as
+ * damage), except under strict, which refuses it. */
 static int drop_residue(recovery *rv, uint64_t id, const fl_seg_header *h)
 {
     fl_seglog *log = rv->log;
+    /* Strict changes nothing on disk it cannot prove harmless: a file that
+     * does not hold what its name says is refused, as it was before
+     * recycling existed. */
+    if (log->o.recovery == FL_RECOVERY_STRICT)
+        return damaged_refusal(log, id, "header of another segment (a recycled file's residue?)");
     if (h->first_recno > rv->residue_next)
         rv->residue_next = h->first_recno;
     if (h->segment_id > log->max_id) /* that id is never given again */
@@ -1217,6 +1223,10 @@ static int drop_residue(recovery *rv, uint64_t id, const fl_seg_header *h)
              "\"dir\":\"%s\",\"segment\":\"%016llx.seg\",\"header_id\":\"%016llx\"", dir,
              (unsigned long long)id, (unsigned long long)h->segment_id);
     fl_rt_trace(log->rt, "seglog", "recycled_residue", fields);
+    if (rv->text_len)
+        rep_text(rv, "; ");
+    rep_text(rv, "%016llx.seg removed: a recycled file's residue (header of segment %016llx)",
+             (unsigned long long)id, (unsigned long long)h->segment_id);
     return 0;
 }
 
