@@ -145,10 +145,11 @@
  *     of a NEWER segment than its name says the file was deleted and
  *     reused; the owner had deleted it and every older segment, so they
  *     are removed before recovery reads anything (drop_deleted_prefix,
- *     said in the report's text; strict refuses); (b) Y.seg holding X's old header (rename kept,
- * header lost): a valid header of another id means it holds nothing of Y (its records carry Y's
- * salt), so it is removed (drop_residue, said in the report's text; strict refuses) and Y's
- *     records, never synced, are lost like any unsynced tail (if Y was not
+ *     said in the report's text; strict refuses); (b) Y.seg holding X's
+ *     old header (rename kept, header lost): a valid header of another id
+ *     means it holds nothing of Y (its records carry Y's salt), so it is
+ *     removed (drop_residue, said in the report's text; strict refuses) and
+ *     Y's records, never synced, are lost like any unsynced tail (if Y was not
  *     the newest, its successor's chain check reports the gap as for a
  *     missing segment); (c) Y.seg with Y's header and a prefix of its
  *     records, stale bytes after them: a recycled segment like any other;
