@@ -120,19 +120,6 @@ static uint64_t dec(int64_t v)
     return (uint64_t)v ^ (UINT64_C(1) << 63);
 }
 
-static int set_err(bmstore_sqlite *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_err(bmstore_sqlite *s, int code, const char *fmt, ...)
-{
-    int n = snprintf(s->d.err, sizeof s->d.err, "bmstore sqlite: ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->d.err + n, sizeof s->d.err - (size_t)n, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* Bind (sub, pub[, seq]) to the first parameters of statement `i`. */
 static sqlite3_stmt *bind_key(bmstore_sqlite *s, int i, const char *sub, uint64_t pub)
 {
@@ -206,11 +193,13 @@ static int check_args(bmstore_sqlite *s, const char *op, const char *sub_id,
     if (s->d.poison)
         return s->d.poison;
     if (!sub_id || !bm)
-        return set_err(s, FL_E_INVAL, "%s: NULL sub id or bookmark", op);
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "%s: NULL sub id or bookmark", op);
     if (bm->publisher == 0 || bm->ts_us > FL_TIME_MAX_US)
-        return set_err(s, FL_E_INVAL, "%s: publisher 0 or timestamp out of range", op);
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "%s: publisher 0 or timestamp out of range",
+                                  op);
     if (strlen(sub_id) > SUB_MAX)
-        return set_err(s, FL_E_INVAL, "%s: sub id longer than %u bytes", op, SUB_MAX);
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "%s: sub id longer than %u bytes", op,
+                                  SUB_MAX);
     return 0;
 }
 
@@ -385,7 +374,7 @@ static int bs_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
     if (s->d.poison)
         return s->d.poison;
     if (!sub_id || (!buf && cap))
-        return set_err(s, FL_E_INVAL, "most_recent: NULL sub id or buffer");
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "most_recent: NULL sub id or buffer");
     if (cap == 0)
         return FL_E_OVERFLOW;
     buf[0] = '\0';
@@ -403,7 +392,8 @@ static int bs_most_recent(void *self, const char *sub_id, char *buf, size_t cap)
         size_t n = format_point(st, !any, text, sizeof text);
         if (n == 0) {
             sqlite3_reset(st);
-            return set_err(s, FL_E_CORRUPT, "most_recent: unformattable point in %s", s->d.path);
+            return fl__sqlite_db_errf(&s->d, FL_E_CORRUPT, "most_recent: unformattable point in %s",
+                                      s->d.path);
         }
         any = true;
         if (!overflow && !append(buf, cap, &len, text, n))
@@ -455,24 +445,6 @@ static int bs_purge(void *self, const char *sub_id)
     return fl__sqlite_db_op_end(&s->d, true, purge_rows(s, sub_id));
 }
 
-static int bs_flush(void *self)
-{
-    return fl__sqlite_db_flush(&((bmstore_sqlite *)self)->d);
-}
-
-static int bs_list_files(void *self, fl_store_file_fn fn, void *arg)
-{
-    bmstore_sqlite *s = self;
-    if (!fn)
-        return set_err(s, FL_E_INVAL, "list_files: fn is NULL");
-    return fl__sqlite_db_list_files(&s->d, fn, arg);
-}
-
-static const char *bs_last_error(void *self)
-{
-    return ((bmstore_sqlite *)self)->d.err;
-}
-
 const fl_bmstore_ops fl_bmstore_sqlite = {
     .version = FL_STORE_ABI_VERSION,
     .name = "sqlite",
@@ -485,7 +457,7 @@ const fl_bmstore_ops fl_bmstore_sqlite = {
     .persisted = bs_persisted,
     .prune = bs_prune,
     .purge = bs_purge,
-    .flush = bs_flush,
-    .list_files = bs_list_files,
-    .last_error = bs_last_error,
+    .flush = fl__sqlite_store_flush,
+    .list_files = fl__sqlite_store_list_files,
+    .last_error = fl__sqlite_store_last_error,
 };

@@ -80,19 +80,6 @@ typedef struct pubstore_sqlite {
     sqlite3_stmt *st_ins, *st_meta, *st_sum, *st_del, *st_min, *st_all, *st_one;
 } pubstore_sqlite;
 
-static int set_err(pubstore_sqlite *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_err(pubstore_sqlite *s, int code, const char *fmt, ...)
-{
-    int n = snprintf(s->d.err, sizeof s->d.err, "pubstore sqlite: ");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->d.err + n, sizeof s->d.err - (size_t)n, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* ------------------------------------------------------------------ */
 /* open / close */
 
@@ -141,7 +128,8 @@ static int load_state(pubstore_sqlite *s)
     s->lowest = (uint64_t)sqlite3_column_int64(st, 3);
     sqlite3_finalize(st);
     if (meta < 0 || maxseq < 0 || (s->count && s->lowest == 0))
-        return set_err(s, FL_E_CORRUPT, "negative or zero sequence in %s", s->d.path);
+        return fl__sqlite_db_errf(&s->d, FL_E_CORRUPT, "negative or zero sequence in %s",
+                                  s->d.path);
     s->meta_last = (uint64_t)meta;
     s->last_seq = meta > maxseq ? (uint64_t)meta : (uint64_t)maxseq;
     s->reserved = s->last_seq; /* the next store reserves above it */
@@ -227,24 +215,27 @@ static int ps_store(void *self, const fl_pub_msg *msg)
     if (s->d.poison)
         return s->d.poison;
     if (!msg)
-        return set_err(s, FL_E_INVAL, "store: msg is NULL");
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "store: msg is NULL");
     if ((msg->topic_len && !msg->topic) || (msg->payload_len && !msg->payload))
-        return set_err(s, FL_E_INVAL, "store: NULL topic or payload with a non-zero length");
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL,
+                                  "store: NULL topic or payload with a non-zero length");
     if (msg->sequence <= s->last_seq)
-        return set_err(s, FL_E_INVAL, "store: sequence %" PRIu64 " is not above the last %" PRIu64,
-                       msg->sequence, s->last_seq);
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL,
+                                  "store: sequence %" PRIu64 " is not above the last %" PRIu64,
+                                  msg->sequence, s->last_seq);
     if (msg->sequence > FL__SQLITE_SEQ_MAX)
-        return set_err(s, FL_E_INVAL, "store: sequence %" PRIu64 " is above %" PRIu64,
-                       msg->sequence, FL__SQLITE_SEQ_MAX);
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL,
+                                  "store: sequence %" PRIu64 " is above %" PRIu64, msg->sequence,
+                                  FL__SQLITE_SEQ_MAX);
     if (msg->topic_len > INT32_MAX || msg->payload_len > INT32_MAX)
-        return set_err(s, FL_E_INVAL, "store: message too large");
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "store: message too large");
     uint64_t size = (uint64_t)msg->topic_len + msg->payload_len;
     uint64_t cap = s->d.opts.capacity;
     if (cap && (size > cap || s->bytes > cap - size))
-        return set_err(s, FL_E_FULL,
-                       "store: capacity %" PRIu64 " bytes reached (%" PRIu64 " held, %" PRIu64
-                       " more)",
-                       cap, s->bytes, size);
+        return fl__sqlite_db_errf(&s->d, FL_E_FULL,
+                                  "store: capacity %" PRIu64 " bytes reached (%" PRIu64
+                                  " held, %" PRIu64 " more)",
+                                  cap, s->bytes, size);
     int rc = reserve_for(s, msg->sequence);
     if (rc < 0)
         return rc;
@@ -351,7 +342,7 @@ static int ps_replay(void *self, fl_pub_replay_fn fn, void *arg)
     if (s->d.poison)
         return s->d.poison;
     if (!fn)
-        return set_err(s, FL_E_INVAL, "replay: fn is NULL");
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "replay: fn is NULL");
     sqlite3_stmt *st = s->st_all;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -370,7 +361,7 @@ static int ps_replay_one(void *self, uint64_t seq, fl_pub_replay_fn fn, void *ar
     if (s->d.poison)
         return s->d.poison;
     if (!fn)
-        return set_err(s, FL_E_INVAL, "replay_one: fn is NULL");
+        return fl__sqlite_db_errf(&s->d, FL_E_INVAL, "replay_one: fn is NULL");
     if (seq == 0 || seq > FL__SQLITE_SEQ_MAX)
         return FL_E_NOT_FOUND;
     sqlite3_stmt *st = s->st_one;
@@ -403,24 +394,6 @@ static uint64_t ps_lowest_unpersisted(void *self)
     return s->count ? s->lowest : 0;
 }
 
-static int ps_flush(void *self)
-{
-    return fl__sqlite_db_flush(&((pubstore_sqlite *)self)->d);
-}
-
-static int ps_list_files(void *self, fl_store_file_fn fn, void *arg)
-{
-    pubstore_sqlite *s = self;
-    if (!fn)
-        return set_err(s, FL_E_INVAL, "list_files: fn is NULL");
-    return fl__sqlite_db_list_files(&s->d, fn, arg);
-}
-
-static const char *ps_last_error(void *self)
-{
-    return ((pubstore_sqlite *)self)->d.err;
-}
-
 const fl_pubstore_ops fl_pubstore_sqlite = {
     .version = FL_STORE_ABI_VERSION,
     .name = "sqlite",
@@ -433,7 +406,7 @@ const fl_pubstore_ops fl_pubstore_sqlite = {
     .unpersisted_count = ps_unpersisted_count,
     .last_sequence = ps_last_sequence,
     .lowest_unpersisted = ps_lowest_unpersisted,
-    .flush = ps_flush,
-    .list_files = ps_list_files,
-    .last_error = ps_last_error,
+    .flush = fl__sqlite_store_flush,
+    .list_files = fl__sqlite_store_list_files,
+    .last_error = fl__sqlite_store_last_error,
 };

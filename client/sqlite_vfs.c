@@ -895,8 +895,22 @@ static int exists_fn(void *arg, const char *name)
     return 0;
 }
 
+int fl__sqlite_db_errf(fl__sqlite_db *d, int code, const char *fmt, ...)
+{
+    int n = snprintf(d->err, sizeof d->err, "%s: ", d->kind->what);
+    if (n < 0 || (size_t)n >= sizeof d->err)
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->err + n, sizeof d->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 int fl__sqlite_db_list_files(fl__sqlite_db *d, fl_store_file_fn fn, void *arg)
 {
+    if (!fn)
+        return fl__sqlite_db_errf(d, FL_E_INVAL, "list_files: fn is NULL");
     int rc = fn(arg, d->path);
     if (rc)
         return rc;
@@ -908,4 +922,19 @@ int fl__sqlite_db_list_files(fl__sqlite_db *d, fl_store_file_fn fn, void *arg)
         c.found)
         rc = fn(arg, d->wal_path);
     return rc;
+}
+
+int fl__sqlite_store_flush(void *self)
+{
+    return fl__sqlite_db_flush((fl__sqlite_db *)self);
+}
+
+int fl__sqlite_store_list_files(void *self, fl_store_file_fn fn, void *arg)
+{
+    return fl__sqlite_db_list_files((fl__sqlite_db *)self, fn, arg);
+}
+
+const char *fl__sqlite_store_last_error(void *self)
+{
+    return ((fl__sqlite_db *)self)->err;
 }

@@ -116,8 +116,20 @@ int fl__sqlite_db_fail(fl__sqlite_db *d, int sqlite_rc, const char *op);
 int fl__sqlite_db_flush(fl__sqlite_db *d);
 /* Checkpoint the WAL into the database file and truncate it. */
 int fl__sqlite_db_checkpoint(fl__sqlite_db *d);
-/* The database file and, when present, its WAL, in that order. */
+/* The database file and, when present, its WAL, in that order
+ * (FL_E_INVAL for a NULL fn). */
 int fl__sqlite_db_list_files(fl__sqlite_db *d, fl_store_file_fn fn, void *arg);
+
+/* "<kind->what>: <message>" into d->err; returns code. */
+int fl__sqlite_db_errf(fl__sqlite_db *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Store-ABI operations both SQLite stores share, for a store whose first
+ * member is its fl__sqlite_db (so `self` points at it): flush, list_files
+ * and last_error. */
+int fl__sqlite_store_flush(void *self);
+int fl__sqlite_store_list_files(void *self, fl_store_file_fn fn, void *arg);
+const char *fl__sqlite_store_last_error(void *self);
 
 /* Largest sequence value SQLite's signed INTEGER holds. */
 #define FL__SQLITE_SEQ_MAX ((uint64_t)INT64_MAX)
