@@ -2043,16 +2043,22 @@ static int sub_event(sim_checker *chk, ev_kind kind, uint64_t t_us, const char *
     return 0;
 }
 
+/* The first time a subscription reaches a state: set its flag and time. */
+static void mark_first(bool *flag, uint64_t *when, uint64_t t_us)
+{
+    if (!*flag) {
+        *flag = true;
+        *when = t_us;
+    }
+}
+
 int sim_checker_completed(sim_checker *chk, uint64_t t_us, const char *client, const char *sub_id)
 {
     chk_sub *s;
     int rc = sub_event(chk, EV_COMPLETED, t_us, client, sub_id, &s);
     if (rc)
         return rc;
-    if (!s->completed) {
-        s->completed = true;
-        s->completed_t = t_us;
-    }
+    mark_first(&s->completed, &s->completed_t, t_us);
     return chk->oom;
 }
 
@@ -2065,10 +2071,7 @@ int sim_checker_sub_subscribed(sim_checker *chk, uint64_t t_us, const char *clie
         return rc;
     chk_sub *s = &chk->subs[si];
     chk->tracks_subscribes = true;
-    if (!s->subscribed) {
-        s->subscribed = true;
-        s->first_sub_t = t_us;
-    }
+    mark_first(&s->subscribed, &s->first_sub_t, t_us);
     return 0;
 }
 
@@ -2078,10 +2081,7 @@ int sim_checker_sub_end(sim_checker *chk, uint64_t t_us, const char *client, con
     int rc = sub_event(chk, EV_SUB_END, t_us, client, sub_id, &s);
     if (rc)
         return rc;
-    if (!s->ended) {
-        s->ended = true;
-        s->end_t = t_us;
-    }
+    mark_first(&s->ended, &s->end_t, t_us);
     return chk->oom;
 }
 
